@@ -1,0 +1,30 @@
+# The two commands of the quickstart: `make demo` and `make test`. Both set up .venv first.
+VENV ?= .venv
+BIN := $(VENV)/bin
+PYTHON ?= python3
+
+.PHONY: setup demo test bench-data bench-throughput clean
+
+$(BIN)/ladder: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[test]'
+	@touch $@
+
+setup: $(BIN)/ladder
+
+# Run the main job on the embedded corpus: every stage up to tiny's evaluation, on the CPU.
+demo: setup
+	PATH="$(CURDIR)/$(BIN):$$PATH" snakemake --cores 1 results/tiny/eval.json
+	PATH="$(CURDIR)/$(BIN):$$PATH" ladder summary tiny
+
+test: setup
+	PATH="$(CURDIR)/$(BIN):$$PATH" pytest -q tests
+
+bench-data: setup
+	PATH="$(CURDIR)/$(BIN):$$PATH" python bench/data.py
+
+bench-throughput: setup
+	PATH="$(CURDIR)/$(BIN):$$PATH" python bench/throughput.py
+
+clean:
+	rm -rf data/raw data/subset data/tokenizer data/shards data/curriculum results .ladder .snakemake

@@ -1,0 +1,50 @@
+"""The ladder pipeline for Snakemake: `snakemake --cores 1 results/small/eval.json` builds that chain.
+
+dvc.yaml describes the same stages (tests/test_graph.py keeps them equal); README.md's
+"Architecture" section explains the rerun rules. Params reach Snakemake as the small snapshot files
+.ladder/params/<stage>.json, refreshed below on every invocation and rewritten only when a stage's
+slice of params.yaml changes.
+"""
+
+from pathlib import Path
+
+from ladder import config as ladder_config
+
+PARAMS = ladder_config.load("params.yaml")
+ladder_config.write_snapshots(PARAMS)
+
+
+def snapshot(stage):
+    return f".ladder/params/{stage}.json"
+
+
+wildcard_constraints:
+    size="|".join(PARAMS.sizes),
+
+
+include: "workflow/rules/data.smk"
+include: "workflow/rules/train.smk"
+
+
+rule all:
+    input:
+        expand("results/{size}/eval.json", size=PARAMS.pipeline.sizes),
+    default_target: True
+
+
+def dvc_stages(jobs):
+    """DVC's names for these jobs (DVC knows the sizes in pipeline.sizes)."""
+    names = set()
+    for job in jobs:
+        size = job.wildcards.get("size")
+        if job.rule.name == "all" or (size and size not in PARAMS.pipeline.sizes):
+            continue
+        names.add(ladder_config.stage_name(job.rule.name, size))
+    return sorted(names)
+
+
+onsuccess:
+    # Record what Snakemake built in dvc.lock, so `dvc status` agrees that it is up to date.
+    stages = dvc_stages(workflow.dag.jobs)
+    if Path(".dvc").is_dir() and stages:
+        shell("dvc commit --force --quiet " + " ".join(stages))

@@ -1,0 +1,95 @@
+"""`ladder <command>`: one subcommand per pipeline stage, plus tools around the pipeline.
+
+Stage commands read params.yaml from the working directory (the project root), refresh the params
+snapshots Snakemake watches, and write their outputs atomically. Expected failures (bad params, bad
+input files) print one line naming the key or file and exit 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from ladder import config
+from ladder.files import LadderError
+
+STAGES = ("download", "subset", "tokenizer", "shard", "curriculum", "train", "eval")
+
+
+def _stage(name: str, args) -> None:
+    params = config.load(args.params)
+    config.write_snapshots(params)
+    if name == "download":
+        from ladder import download
+        download.run(params.data)
+    elif name == "subset":
+        from ladder import subset
+        subset.run(params.subset, params.seed)
+    elif name == "tokenizer":
+        from ladder import tokenizer
+        tokenizer.run(params.tokenizer)
+    elif name == "shard":
+        from ladder import shard
+        shard.run(params.shard)
+    elif name == "curriculum":
+        from ladder import curriculum
+        curriculum.run(params.curriculum)
+    elif name == "train":
+        from ladder import train
+        params.size(args.size)
+        train.run(params, args.size)
+    elif name == "eval":
+        from ladder import evaluate
+        params.size(args.size)
+        evaluate.run(params, args.size)
+
+
+def _summary(args) -> None:
+    from ladder import report
+    report.print_summary(args.sizes)
+
+
+def _snapshots(args) -> None:
+    config.write_snapshots(config.load(args.params))
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="ladder", description="Train GPT models up a ladder of sizes, reproducibly.")
+    p.add_argument("--params", default="params.yaml", help="params file (default: %(default)s)")
+    sub = p.add_subparsers(dest="command", required=True, metavar="command")
+    helps = {
+        "download": "fetch the corpus (data.source) into data/raw/",
+        "subset": "sample, deduplicate and split into train/val (data/subset/)",
+        "tokenizer": "train a byte-level BPE tokenizer on the train split (data/tokenizer/)",
+        "shard": "tokenize both splits into binary shards (data/shards/)",
+        "curriculum": "write the staging plan training follows (data/curriculum/)",
+        "train": "train one size (results/<size>/)",
+        "eval": "evaluate one trained size (results/<size>/eval.json)",
+    }
+    for name in STAGES:
+        s = sub.add_parser(name, help=helps[name], description=helps[name])
+        if name in config.PER_SIZE:
+            s.add_argument("--size", required=True, help="a size under sizes: in params.yaml")
+        s.set_defaults(func=lambda a, n=name: _stage(n, a))
+    s = sub.add_parser("summary", help="print a table of eval results")
+    s.add_argument("sizes", nargs="*", help="sizes to show (default: every results/*/eval.json)")
+    s.set_defaults(func=_summary)
+    s = sub.add_parser("snapshots", help="refresh .ladder/params/ (the Snakefile does this itself)")
+    s.set_defaults(func=_snapshots)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    args = parser().parse_args(argv)
+    try:
+        args.func(args)
+    except LadderError as e:
+        print(f"ladder {args.command}: error: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

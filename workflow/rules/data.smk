@@ -1,0 +1,77 @@
+# Data stages: corpus -> subset -> tokenizer -> shards -> curriculum plan.
+#
+# Each rule's inputs are its upstream files, its own module and its params snapshot. Every stage
+# writes a small manifest holding the sha256 of its large outputs; downstream rules take the large
+# files as ancient() (their mtime is ignored) and the manifest as a plain input, whose content
+# Snakemake compares when its mtime moves. So a checkout that rewrites files with new timestamps
+# but the same content reruns nothing, and a real change reruns what depends on it.
+
+
+rule download:
+    input:
+        "data/embedded/wiki-small.txt.xz",
+        "src/ladder/download.py",
+        snapshot("download"),
+    output:
+        "data/raw/docs.jsonl",
+        "data/raw/manifest.json",
+    shell:
+        "ladder download"
+
+
+rule subset:
+    input:
+        ancient("data/raw/docs.jsonl"),
+        "data/raw/manifest.json",
+        "src/ladder/subset.py",
+        snapshot("subset"),
+    output:
+        "data/subset/train.jsonl",
+        "data/subset/val.jsonl",
+        "data/subset/stats.json",
+    shell:
+        "ladder subset"
+
+
+rule tokenizer:
+    input:
+        ancient("data/subset/train.jsonl"),
+        ancient("data/subset/val.jsonl"),
+        "data/subset/stats.json",
+        "src/ladder/tokenizer.py",
+        snapshot("tokenizer"),
+    output:
+        "data/tokenizer/tokenizer.json",
+        "data/tokenizer/report.json",
+    shell:
+        "ladder tokenizer"
+
+
+rule shard:
+    input:
+        ancient("data/subset/train.jsonl"),
+        ancient("data/subset/val.jsonl"),
+        "data/subset/stats.json",
+        ancient("data/tokenizer/tokenizer.json"),
+        "data/tokenizer/report.json",
+        "src/ladder/shard.py",
+        snapshot("shard"),
+    output:
+        directory("data/shards/train"),
+        directory("data/shards/val"),
+        "data/shards/index.json",
+    shell:
+        "ladder shard"
+
+
+rule curriculum:
+    input:
+        ancient("data/shards/train"),
+        "data/shards/index.json",
+        "src/ladder/curriculum.py",
+        snapshot("curriculum"),
+    output:
+        "data/curriculum/order.npy",
+        "data/curriculum/plan.json",
+    shell:
+        "ladder curriculum"
