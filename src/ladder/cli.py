@@ -45,6 +45,15 @@ def _stage(name: str, args) -> None:
         evaluate.run(params, args.size)
 
 
+def _plan(args) -> None:
+    from ladder import plan
+
+    params = config.load(args.params)
+    for size in args.sizes:
+        params.size(size)
+    print(plan.table(params, args.sizes or list(params.sizes)))
+
+
 def _summary(args) -> None:
     from ladder import report
     report.print_summary(args.sizes)
@@ -72,6 +81,9 @@ def parser() -> argparse.ArgumentParser:
         if name in config.PER_SIZE:
             s.add_argument("--size", required=True, help="a size under sizes: in params.yaml")
         s.set_defaults(func=lambda a, n=name: _stage(n, a))
+    s = sub.add_parser("plan", help="parameters, FLOPs, memory and estimated hours per size, on this device and common GPUs")
+    s.add_argument("sizes", nargs="*", help="sizes to plan (default: every size in params.yaml)")
+    s.set_defaults(func=_plan)
     s = sub.add_parser("summary", help="print a table of eval results")
     s.add_argument("sizes", nargs="*", help="sizes to show (default: every results/*/eval.json)")
     s.set_defaults(func=_summary)

@@ -17,11 +17,12 @@ from pathlib import Path
 from typing import Iterator
 
 from ladder.config import Data
-from ladder.files import LadderError, atomic, log, progress, write_json
+from ladder.files import LadderError, atomic, log, progress, sha256_file, write_json
 
 DOCS = Path("data/raw/docs.jsonl")
 MANIFEST = Path("data/raw/manifest.json")
 EMBEDDED = Path("data/embedded/wiki-small.txt.xz")
+EMBEDDED_SUMS = Path("data/embedded/SHA256SUMS")
 COMPRESSION = (".gz", ".xz", ".zst", ".bz2")
 FORMATS = {".txt": "txt", ".text": "txt", ".jsonl": "jsonl", ".json": "jsonl", ".parquet": "parquet"}
 MAX_DOC_BYTES = 100 * 1024 * 1024
@@ -62,6 +63,8 @@ def _rows(path: Path, fmt: str, cfg: Data) -> Iterator[str]:
     """Documents of one local file, read with `datasets` in streaming mode."""
     import datasets
 
+    if path.stat().st_size == 0:
+        return
     if fmt == "txt":
         by = "line" if cfg.txt_split == "line" else "paragraph"
         ds = datasets.load_dataset("text", data_files=[str(path)], sample_by=by, streaming=True, split="train")
@@ -140,6 +143,9 @@ def documents(cfg: Data) -> tuple[Iterator[tuple[str, str]], dict]:
                 "revision": cfg.hf.revision}
         return ((d, f"hf:{cfg.hf.name}") for d in _hf_rows(cfg)), desc
     if cfg.source == "embedded":
+        expected = EMBEDDED_SUMS.read_text().split()[0]
+        if sha256_file(EMBEDDED) != expected:
+            raise SourceError(f"{EMBEDDED}: sha256 differs from {EMBEDDED_SUMS} (corrupt or replaced corpus)")
         files, cfg = [EMBEDDED], cfg.model_copy(update={"format": "txt", "txt_split": "titled"})
     else:
         files = local_files(cfg.source)

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from safetensors.torch import load_model, save_model
 
-from ladder import device as dev
+from ladder import device as dev, plan
 from ladder.config import Params, Train, stage_params
 from ladder.curriculum import ORDER, PLAN
 from ladder.files import LadderError, atomic, log, need, progress, read_json, sha256_file, write_json
@@ -68,10 +68,10 @@ def schedule(t: Train, steps: int):
     return at
 
 
-def phases(plan: dict, t: Train, budget: int) -> list[tuple[int, int]]:
+def phases(staging: dict, t: Train, budget: int) -> list[tuple[int, int]]:
     """(seq_len, last token) per curriculum phase; the remainder runs at train.seq_len."""
     out, used = [], 0.0
-    for p in plan["warmup"]:
+    for p in staging["warmup"]:
         if t.seq_len % p["seq_len"]:
             raise LadderError(f"curriculum.warmup: seq_len {p['seq_len']} must divide train.seq_len {t.seq_len}")
         used += p["share"]
@@ -130,11 +130,12 @@ def run(params: Params, size: str) -> dict:
 
     t = params.train_for(size)
     out = outputs(size)
+    plan.check(params, size)
     device = dev.pick()
     dev.setup(device)
     dtype = dev.precision(device, t.dtype)
     index = verify()
-    plan = read_json(need(PLAN, "curriculum plan"))
+    staging = read_json(need(PLAN, "curriculum plan"))
     stream = TrainStream(index, np.load(need(ORDER, "curriculum order")))
 
     torch.manual_seed(params.seed)
@@ -148,7 +149,7 @@ def run(params: Params, size: str) -> dict:
         raise LadderError(f"sizes.{size}: train.batch_tokens {t.batch_tokens} must be a multiple of "
                          f"micro_batch x seq_len = {micro_tokens}")
     accum = t.batch_tokens // micro_tokens
-    plan_phases = phases(plan, t, steps * t.batch_tokens)
+    plan_phases = phases(staging, t, steps * t.batch_tokens)
     lr_at = schedule(t, steps)
 
     opt = torch.optim.AdamW(model.param_groups(t.weight_decay), lr=params.lr, betas=(t.beta1, t.beta2),
@@ -237,7 +238,7 @@ def run(params: Params, size: str) -> dict:
         "final_val_loss": state["history"][-1][1].get("val_loss"),
         "device": str(device),
         "dtype": dtype,
-        "curriculum": plan | {"phases": plan_phases},
+        "curriculum": staging | {"phases": plan_phases},
         "params_used": stage_params(params, "train", size),
     }
     with atomic(out["model"], out["config"], out["summary"]) as (tmp_model, tmp_cfg, tmp_summary):

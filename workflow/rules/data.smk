@@ -9,7 +9,8 @@
 
 rule download:
     input:
-        "data/embedded/wiki-small.txt.xz",
+        ancient("data/embedded/wiki-small.txt.xz"),
+        "data/embedded/SHA256SUMS",
         "src/ladder/download.py",
         snapshot("download"),
     output:

@@ -1,0 +1,121 @@
+"""Shared fixtures: real projects in temporary folders, driven by the real `snakemake`, `dvc` and `ladder`.
+
+`built` is one copy of the repository with params shrunk to seconds per stage, through which
+Snakemake has run the whole pipeline once; `project` hands each test its own copy of it (cp -a
+keeps timestamps, .snakemake metadata and the DVC cache), so tests can rerun, edit and break
+things independently.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+ENV = {
+    **os.environ,
+    "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+    "LADDER_PROGRESS": "0",
+    "GIT_AUTHOR_NAME": "ladder tests", "GIT_AUTHOR_EMAIL": "tests@ladder.invalid",
+    "GIT_COMMITTER_NAME": "ladder tests", "GIT_COMMITTER_EMAIL": "tests@ladder.invalid",
+    "DVC_NO_ANALYTICS": "1",
+}
+SIZES = ["tiny", "mini", "medium"]
+
+
+def sh(cmd: str, cwd: Path, check: bool = True, env: dict | None = None) -> subprocess.CompletedProcess:
+    p = subprocess.run(cmd, shell=True, cwd=cwd, env=env or ENV, capture_output=True, text=True)
+    if check and p.returncode:
+        raise AssertionError(f"`{cmd}` exited {p.returncode}\n--- stdout\n{p.stdout[-4000:]}\n--- stderr\n{p.stderr[-4000:]}")
+    return p
+
+
+def shrink(params: dict) -> dict:
+    """The real params.yaml, scaled down so every stage takes seconds on a CPU."""
+    params["pipeline"]["sizes"] = list(SIZES)
+    params["data"]["max_bytes"] = 300_000
+    params["subset"]["val_fraction"] = 0.2
+    params["tokenizer"]["vocab_size"] = 512
+    params["train"].update(seq_len=64, batch_tokens=1024, micro_batch=8, log_every=1, eval_every=2,
+                           eval_tokens=1024, checkpoint_every=2)
+    for name, size in params["sizes"].items():
+        size.update(n_layer=1, n_head=2, n_embd=32, train={"tokens": 4096})
+    params["eval"].update(max_tokens=2048, max_new_tokens=8, prompts=["The history of"])
+    return params
+
+
+def edit_params(project: Path, change) -> None:
+    path = project / "params.yaml"
+    params = yaml.safe_load(path.read_text())
+    change(params)
+    path.write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+def copy_repo(dst: Path) -> Path:
+    """The repository's files (as git sees them: tracked and untracked-not-ignored) in a new git repo."""
+    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=ROOT,
+                           capture_output=True, text=True, check=True).stdout.split("\0")
+    for rel in filter(None, files):
+        src = ROOT / rel
+        if src.is_file():
+            (dst / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dst / rel)
+    edit_params(dst, shrink)
+    sh("git init -q && git add -A && git commit -qm 'project under test'", dst)
+    return dst
+
+
+def planned(project: Path, *targets: str) -> Counter:
+    """Jobs a Snakemake dry run plans, counted by rule."""
+    out = sh(f"snakemake {' '.join(targets)} --dry-run --quiet rules", project).stdout
+    jobs: Counter = Counter()
+    for line in out.split("Job stats:")[1].splitlines() if "Job stats:" in out else []:
+        parts = line.split()
+        if parts and parts[0] == "total":
+            break
+        if len(parts) == 2 and parts[1].isdigit():
+            jobs[parts[0]] += int(parts[1])
+    return jobs
+
+
+def dvc_changed(project: Path) -> set[str]:
+    out = sh("dvc status --json", project).stdout
+    return set(json.loads(out or "{}"))
+
+
+def dvc_ran(output: str) -> set[str]:
+    """Stages a `dvc repro` / `dvc exp run` log says it ran."""
+    return {line.split("'")[1] for line in output.splitlines() if line.startswith("Running stage '")}
+
+
+def all_targets() -> list[str]:
+    return [f"results/{s}/eval.json" for s in SIZES]
+
+
+@pytest.fixture(scope="session")
+def built(tmp_path_factory) -> Path:
+    project = copy_repo(tmp_path_factory.mktemp("built"))
+    sh(f"snakemake --cores 1 {' '.join(all_targets())}", project)
+    return project
+
+
+@pytest.fixture
+def project(built: Path, tmp_path: Path) -> Path:
+    dst = tmp_path / "project"
+    shutil.copytree(built, dst, symlinks=True, copy_function=shutil.copy2)
+    return dst
+
+
+@pytest.fixture
+def fresh(tmp_path: Path) -> Path:
+    """A copy of the repository with shrunk params and nothing built."""
+    return copy_repo(tmp_path)

@@ -1,0 +1,50 @@
+"""params.yaml is typed and validated: a bad key or value is one line naming the key, and exit 1."""
+
+from __future__ import annotations
+
+import pytest
+
+from conftest import ROOT, edit_params, sh
+from ladder import config
+
+
+def test_shipped_params_are_valid():
+    params = config.load(ROOT / "params.yaml")
+    assert {"tiny", "mini", "small", "medium"} <= set(params.sizes)
+    assert params.size("small").n_layer == 12 and params.size("small").n_embd == 768
+    assert params.size("medium").n_layer == 24 and params.size("medium").n_embd == 1024
+    assert set(params.pipeline.sizes) <= {"tiny", "mini"}  # a plain run never starts 124M on a laptop
+
+
+@pytest.mark.parametrize("change, key", [
+    (lambda p: p["train"].update(bogus=1), "train.bogus: unknown key"),
+    (lambda p: p.update(lr=-1), "lr: Input should be greater than 0"),
+    (lambda p: p["tokenizer"].update(vocab_size=100), "tokenizer.vocab_size"),
+    (lambda p: p["sizes"]["tiny"].update(n_head=3), "sizes.tiny: n_embd (128) must be divisible by n_head (3)"),
+    (lambda p: p["sizes"]["mini"]["train"].update(micro_batch=0), "sizes.mini.train.micro_batch"),
+    (lambda p: p["pipeline"].update(sizes=["huge"]), "pipeline.sizes names 'huge'"),
+    (lambda p: p["subset"].update(fraction=0), "subset.fraction"),
+])
+def test_bad_params_fail_with_one_line_naming_the_key(fresh, change, key):
+    edit_params(fresh, lambda p: p.update(config.load(ROOT / "params.yaml").model_dump(mode="json")))
+    edit_params(fresh, change)
+    p = sh("ladder download", fresh, check=False)
+    assert p.returncode == 1
+    lines = p.stderr.strip().splitlines()
+    assert len(lines) == 1 and key in lines[0] and "params.yaml" in lines[0], p.stderr
+    assert not (fresh / "data/raw").exists()
+
+
+def test_unknown_size_on_the_command_line(fresh):
+    p = sh("ladder train --size huge", fresh, check=False)
+    assert p.returncode == 1 and "sizes.huge: no such size" in p.stderr
+
+
+def test_snapshots_change_only_with_their_slice(fresh):
+    sh("ladder snapshots", fresh)
+    snaps = fresh / ".ladder/params"
+    before = {f.name: f.stat().st_mtime_ns for f in snaps.iterdir()}
+    edit_params(fresh, lambda p: p.update(lr=0.01))
+    sh("ladder snapshots", fresh)
+    after = {f.name: f.stat().st_mtime_ns for f in snaps.iterdir()}
+    assert {n for n in after if after[n] != before[n]} == {f"train@{s}.json" for s in config.load(fresh / "params.yaml").sizes}

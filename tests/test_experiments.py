@@ -1,0 +1,27 @@
+"""DVC experiments: `dvc exp run -S`, `dvc exp show` with eval metrics, `dvc plots diff` of loss curves."""
+
+from __future__ import annotations
+
+import json
+
+from conftest import SIZES, dvc_ran, sh
+
+
+def test_experiment_run_show_and_plots(project):
+    sh("git add -A && git commit -qm 'pipeline built'", project)
+    out = sh("dvc exp run -S lr=0.002 -n lr-test", project).stdout
+    assert dvc_ran(out) == {f"{stage}@{s}" for stage in ("train", "eval") for s in SIZES}
+
+    rows = json.loads(sh("dvc exp show --json", project).stdout)
+    exps = [e for row in rows for e in (row.get("experiments") or []) if e.get("name") == "lr-test"]
+    assert len(exps) == 1
+    data = exps[0]["revs"][0]["data"]
+    assert data["params"]["params.yaml"]["data"]["lr"] == 0.002
+    metrics = data["metrics"]
+    for s in SIZES:
+        assert metrics[f"results/{s}/eval.json"]["data"]["val_loss"] > 0
+
+    plots = json.loads(sh("dvc plots diff HEAD lr-test --json", project).stdout)["data"]
+    (loss,) = plots["loss vs tokens"]
+    curves = {(v["rev"], v["filename"].split("/")[0]) for v in loss["content"]["data"]["values"]}
+    assert curves == {(rev, s) for rev in ("HEAD", "lr-test") for s in SIZES}  # one chart, every size and run

@@ -1,0 +1,76 @@
+"""dvc.yaml and the Snakemake rules describe the same stages: commands, deps, params and outputs."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+from dvc.repo import Repo
+
+from conftest import SIZES, all_targets, sh
+from ladder.config import STAGE_PARAMS, stage_keys, stage_name
+
+SNAPSHOTS = ".ladder/params/"
+
+
+def dvc_graph(project) -> dict[str, dict]:
+    graph = {}
+    with Repo(str(project)) as repo:
+        for stage in repo.index.stages:
+            params = sorted(k for p in stage.params for k in p.params)
+            graph[stage.name] = {
+                "cmd": stage.cmd,
+                "deps": sorted(str(d.def_path) for d in stage.deps if d not in stage.params),
+                "params": params,
+                # persistent outputs (checkpoints) outlive a run; Snakemake has no such notion
+                "outs": sorted(str(o.def_path) for o in stage.outs if not o.persist),
+            }
+    return graph
+
+
+def snakemake_graph(project) -> dict[str, dict]:
+    summary = sh(f"snakemake --detailed-summary {' '.join(all_targets())}", project).stdout
+    graph: dict[str, dict] = {}
+    for row in csv.DictReader(io.StringIO(summary), delimiter="\t"):
+        inputs = row["input-file(s)"].split(",")
+        size = row["output_file"].split("/")[1] if row["rule"] in ("train", "eval") else None
+        name = stage_name(row["rule"], size)
+        snap = [f for f in inputs if f.startswith(SNAPSHOTS)]
+        assert snap == [f"{SNAPSHOTS}{name}.json"], (name, snap)
+        entry = graph.setdefault(name, {
+            "cmd": row["shellcmd"],
+            "deps": sorted(f for f in inputs if not f.startswith(SNAPSHOTS)),
+            "params": sorted(json.loads((project / snap[0]).read_text())),
+            "outs": [],
+        })
+        entry["outs"] = sorted(entry["outs"] + [row["output_file"]])
+    return graph
+
+
+def test_dvc_and_snakemake_describe_the_same_graph(built):
+    dvc, smk = dvc_graph(built), snakemake_graph(built)
+    assert set(dvc) == set(smk)
+    for name in dvc:
+        assert dvc[name] == smk[name], name
+
+
+def test_stage_params_match_what_stages_declare(built):
+    dvc = dvc_graph(built)
+    for name, stage in dvc.items():
+        base, _, size = name.partition("@")
+        assert base in STAGE_PARAMS
+        assert stage["params"] == sorted(stage_keys(base, size or None)), name
+    assert {n.partition("@")[2] for n in dvc if "@" in n} == set(SIZES)
+
+
+def test_plots_cover_every_size_of_the_default_params():
+    import yaml
+
+    from conftest import ROOT
+
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    plots = yaml.safe_load((ROOT / "dvc.yaml").read_text())["plots"]
+    for plot in plots:
+        (definition,) = plot.values()
+        assert {f.split("/")[1] for f in definition["y"]} == set(params["sizes"])

@@ -1,0 +1,94 @@
+"""The rerun rules, each checked under Snakemake and under DVC with real runs."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+from pathlib import Path
+
+from conftest import SIZES, all_targets, dvc_changed, dvc_ran, edit_params, planned, sh
+
+DATA = {"download", "subset", "tokenizer", "shard", "curriculum"}
+
+
+def per_size(stage: str, sizes=SIZES) -> set[str]:
+    return {f"{stage}@{s}" for s in sizes}
+
+
+def snapshot(project: Path) -> dict[str, bytes]:
+    """Every output file's bytes, to prove untouched results stay byte-identical."""
+    out = {}
+    for folder in ("data", "results"):
+        for f in sorted((project / folder).rglob("*")):
+            if f.is_file() and "embedded" not in f.parts and f.name != ".snakemake_timestamp":
+                out[str(f.relative_to(project))] = f.read_bytes()
+    return out
+
+
+def changed_files(before: dict, after: dict) -> set[str]:
+    return {k for k in before.keys() | after.keys() if before.get(k) != after.get(k)}
+
+
+def test_snakemake_run_leaves_dvc_up_to_date_and_plans_nothing(built):
+    assert planned(built, *all_targets()) == {}
+    assert dvc_changed(built) == set()
+
+
+def test_size_change_reruns_only_that_size_under_snakemake(project):
+    edit_params(project, lambda p: p["sizes"]["medium"].update(n_embd=48))
+    assert planned(project, *all_targets()) == {"train": 1, "eval": 1}
+    before = snapshot(project)
+    sh(f"snakemake --cores 1 {' '.join(all_targets())}", project)
+    touched = changed_files(before, snapshot(project))
+    assert touched and all(f.startswith("results/medium/") for f in touched), touched
+    assert dvc_changed(project) == set()
+
+
+def test_size_change_reruns_only_that_size_under_dvc(project):
+    edit_params(project, lambda p: p["sizes"]["medium"].update(n_embd=48))
+    assert dvc_changed(project) == {"train@medium"}  # status names the stages whose own inputs changed
+    before = snapshot(project)
+    ran = dvc_ran(sh("dvc repro", project).stdout)
+    assert ran == {"train@medium", "eval@medium"}
+    touched = changed_files(before, snapshot(project))
+    assert all(f.startswith("results/medium/") for f in touched), touched
+    assert planned(project, *all_targets()) == {}
+
+
+def test_lr_change_reruns_all_training_but_no_data_stage(project):
+    edit_params(project, lambda p: p.update(lr=0.001))
+    assert planned(project, *all_targets()) == {"train": len(SIZES), "eval": len(SIZES)}
+    assert dvc_changed(project) == per_size("train")
+    ran = dvc_ran(sh("dvc repro", project).stdout)
+    assert ran == per_size("train") | per_size("eval")
+    assert planned(project, *all_targets()) == {}
+
+
+def test_vocab_change_reruns_tokenizer_and_everything_downstream(project):
+    edit_params(project, lambda p: p["tokenizer"].update(vocab_size=400))
+    downstream = {"tokenizer": 1, "shard": 1, "curriculum": 1, "train": len(SIZES), "eval": len(SIZES)}
+    assert planned(project, *all_targets()) == downstream
+    assert dvc_changed(project) == {"tokenizer"}
+    ran = dvc_ran(sh("dvc repro", project).stdout)
+    assert ran == {"tokenizer", "shard", "curriculum"} | per_size("train") | per_size("eval")
+    assert planned(project, *all_targets()) == {}
+    assert json.loads((project / "data/tokenizer/report.json").read_text())["vocab_size"] == 400
+
+
+def test_dvc_repro_leaves_snakemake_nothing_to_do(fresh):
+    sh("dvc repro", fresh)
+    assert planned(fresh, *all_targets()) == {}
+    # and a params change after a DVC-built result still reaches Snakemake
+    edit_params(fresh, lambda p: p["sizes"]["tiny"].update(n_layer=2))
+    assert planned(fresh, *all_targets()) == {"train": 1, "eval": 1}
+
+
+def test_timestamps_alone_rerun_nothing(project):
+    sh("dvc checkout --relink --force", project)
+    files = [f for f in project.rglob("*") if f.is_file() and ".git" not in f.parts and ".dvc" not in f.parts]
+    random.Random(0).shuffle(files)
+    for i, f in enumerate(files):  # new mtimes, in an order unrelated to the DAG
+        os.utime(f, (1e9 + i, 2e9 - i))
+    assert planned(project, *all_targets()) == {}
+    assert dvc_changed(project) == set()

@@ -1,0 +1,165 @@
+"""Each data stage on real text: sources, determinism, no leakage, shard round trips, bad input."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import lzma
+import time
+
+import numpy as np
+import pytest
+
+from conftest import edit_params, sh
+from ladder.shard import read_shard
+
+
+def docs(project):
+    return [json.loads(line)["text"] for line in (project / "data/raw/docs.jsonl").read_text().splitlines()]
+
+
+def use_source(project, source, **data):
+    edit_params(project, lambda p: p["data"].update(source=str(source), **data))
+
+
+def test_embedded_corpus_reads_as_titled_articles(built):
+    manifest = json.loads((built / "data/raw/manifest.json").read_text())
+    first = docs(built)[0]
+    assert first.startswith("Messalina\n\nValeria Messalina")
+    assert manifest["source"]["kind"] == "embedded" and manifest["documents"] == len(docs(built))
+    assert len(manifest["sha256"]) == 64
+
+
+@pytest.mark.parametrize("name, writer", [
+    ("corpus.jsonl", lambda p, rows: p.write_text("".join(json.dumps({"body": r, "id": i}) + "\n" for i, r in enumerate(rows)))),
+    ("corpus.jsonl.gz", lambda p, rows: p.write_bytes(gzip.compress("".join(json.dumps({"body": r}) + "\n" for r in rows).encode()))),
+    ("corpus.txt.xz", lambda p, rows: p.write_bytes(lzma.compress("\n\n".join(rows).encode()))),
+])
+def test_local_sources(fresh, name, writer):
+    rows = [f"document number {i} with some words in it" for i in range(5)]
+    writer(fresh / name, rows)
+    use_source(fresh, fresh / name, text_field="body", txt_split="blank_line")
+    sh("ladder download", fresh)
+    assert docs(fresh) == rows
+
+
+def test_parquet_folder_and_glob(fresh):
+    import pandas as pd
+
+    folder = fresh / "corpus"
+    folder.mkdir()
+    for part in range(2):
+        pd.DataFrame({"text": [f"part {part} doc {i}" for i in range(3)]}).to_parquet(folder / f"{part}.parquet")
+    use_source(fresh, folder)
+    sh("ladder download", fresh)
+    assert docs(fresh) == [f"part {p} doc {i}" for p in range(2) for i in range(3)]
+    use_source(fresh, f"{folder}/1.*")
+    sh("ladder download", fresh)
+    assert docs(fresh) == [f"part 1 doc {i}" for i in range(3)]
+
+
+def test_caps(fresh):
+    edit_params(fresh, lambda p: p["data"].update(max_docs=3, max_bytes=None))
+    sh("ladder download", fresh)
+    assert len(docs(fresh)) == 3
+
+
+def test_unknown_hf_dataset_fails_fast_with_a_clear_message(fresh):
+    edit_params(fresh, lambda p: p["data"].update(source="hf", hf={"name": "no-such-org/no-such-dataset", "timeout_s": 15}))
+    t0 = time.time()
+    p = sh("ladder download", fresh, check=False)
+    assert time.time() - t0 < 45
+    assert p.returncode == 1
+    assert p.stderr.strip().splitlines()[-1].startswith("ladder download: error: data.hf.name:"), p.stderr
+
+
+@pytest.mark.parametrize("content, field, message", [
+    (b"", "text", "yielded no text"),
+    (b'{"body": "x"}\n', "text", "no text field 'text'"),
+    (b"\xff\xfe\x00bad bytes\n", None, "not UTF-8"),
+    (bytes(range(256)) * 64, None, "not UTF-8"),
+    (b"\x00\x01\x02\x03" * 2000, None, "binary"),
+])
+def test_bad_sources_fail_cleanly_and_keep_earlier_outputs(built, tmp_path, content, field, message):
+    import shutil
+
+    project = tmp_path / "p"
+    shutil.copytree(built, project)
+    before = (project / "data/raw/docs.jsonl").read_bytes()
+    bad = project / ("bad.jsonl" if field else "bad.txt")
+    bad.write_bytes(content)
+    use_source(project, bad, txt_split="line")
+    p = sh("ladder download", project, check=False)
+    assert p.returncode == 1
+    assert message in p.stderr, p.stderr
+    assert len(p.stderr.strip().splitlines()) == 1, p.stderr
+    assert (project / "data/raw/docs.jsonl").read_bytes() == before
+    assert not list((project / "data/raw").glob(".*tmp*"))
+
+
+def test_subset_is_deterministic_and_splits_by_document(built, tmp_path):
+    train = (built / "data/subset/train.jsonl").read_text().splitlines()
+    val = (built / "data/subset/val.jsonl").read_text().splitlines()
+    assert train and val and not set(train) & set(val)
+    stats = json.loads((built / "data/subset/stats.json").read_text())
+    assert stats["kept"]["train"]["documents"] == len(train)
+    assert stats["documents_in"] == len(docs(built))
+    sh("ladder subset", built)
+    assert (built / "data/subset/train.jsonl").read_text().splitlines() == train
+
+
+def test_subset_drops_duplicates_and_short_documents(fresh):
+    rows = ["a long enough document about cats"] * 3 + ["short"] + [f"another long enough document {i}" for i in range(20)]
+    (fresh / "c.jsonl").write_text("".join(json.dumps({"text": r}) + "\n" for r in rows))
+    use_source(fresh, fresh / "c.jsonl")
+    edit_params(fresh, lambda p: p["subset"].update(min_chars=10, val_fraction=0.3))
+    sh("ladder download && ladder subset", fresh)
+    stats = json.loads((fresh / "data/subset/stats.json").read_text())
+    assert stats["dropped"]["duplicate"] == 2 and stats["dropped"]["too_short"] == 1
+    kept = stats["kept"]["train"]["documents"] + stats["kept"]["val"]["documents"]
+    assert kept == 21
+
+
+def test_tokenizer_loads_with_transformers(built):
+    from transformers import PreTrainedTokenizerFast
+
+    tok = PreTrainedTokenizerFast(tokenizer_file=str(built / "data/tokenizer/tokenizer.json"), eos_token="<|endoftext|>")
+    text = "The history of Rome, in 3 words: “veni, vidi, vici”."
+    assert tok.decode(tok(text)["input_ids"]) == text
+    report = json.loads((built / "data/tokenizer/report.json").read_text())
+    assert report["vocab_size"] == 512 and 1.5 < report["bytes_per_token"] < 6
+
+
+def test_shards_round_trip_and_never_mix_splits(built):
+    from tokenizers import Tokenizer
+
+    index = json.loads((built / "data/shards/index.json").read_text())
+    tok = Tokenizer.from_file(str(built / "data/tokenizer/tokenizer.json"))
+    eot = index["eot_id"]
+    for split in ("train", "val"):
+        ids = np.concatenate([read_shard(built / "data/shards" / split / s["file"]) for s in index[split]["shards"]])
+        assert ids.dtype == np.uint16 and len(ids) == index[split]["tokens"]
+        pieces = [tok.decode(d.tolist()) for d in np.split(ids, np.flatnonzero(ids == eot))[1:]]
+        texts = [json.loads(line)["text"] for line in (built / f"data/subset/{split}.jsonl").read_text().splitlines()]
+        assert pieces == texts
+        if split == "train":
+            train_docs = set(pieces)
+    assert not train_docs & set(pieces)
+
+
+def test_shards_are_deterministic(built):
+    index = (built / "data/shards/index.json").read_text()
+    sh("ladder shard", built)
+    assert (built / "data/shards/index.json").read_text() == index
+
+
+def test_corrupt_shard_is_refused_at_training_time(project):
+    shard = next((project / "data/shards/train").glob("*.bin"))
+    data = bytearray(shard.read_bytes())
+    data[-1] ^= 0xFF
+    shard.write_bytes(bytes(data))
+    p = sh("ladder train --size tiny", project, check=False)
+    assert p.returncode == 1 and "sha256 does not match" in p.stderr and shard.name in p.stderr
+    shard.unlink()
+    p = sh("ladder train --size tiny", project, check=False)
+    assert p.returncode == 1 and "missing" in p.stderr and shard.name in p.stderr

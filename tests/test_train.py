@@ -1,0 +1,79 @@
+"""Training: outputs, metrics, the curriculum followed, and bitwise resume after kill -9."""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+import subprocess
+import time
+
+from conftest import ENV, ROOT, edit_params, sh
+
+
+def test_train_and_eval_outputs(built):
+    out = built / "results/tiny"
+    summary = json.loads((out / "train.json").read_text())
+    ev = json.loads((out / "eval.json").read_text())
+    assert summary["tokens"] == 4096 and summary["steps"] == 4
+    for key in ("val_loss", "val_bits_per_byte", "val_perplexity", "unigram_bits_per_byte", "params",
+                "params_non_embedding", "tokens_trained", "train_seconds", "samples", "git_commit", "data_sha256"):
+        assert key in ev, key
+    assert ev["params"] > ev["params_non_embedding"] > 0
+    assert {s["mode"] for s in ev["samples"]} == {"greedy", "sampled"}
+    loss = (out / "live/plots/metrics/loss.tsv").read_text().splitlines()
+    assert loss[0].split("\t") == ["step", "loss"]
+    assert [int(r.split("\t")[0]) for r in loss[1:]] == [1024, 2048, 3072, 4096]  # step = tokens seen
+
+
+def test_training_follows_the_curriculum_warmup(project):
+    edit_params(project, lambda p: p["curriculum"].update(warmup=[{"seq_len": 16, "share": 0.25}, {"seq_len": 32, "share": 0.25}]))
+    sh("ladder curriculum && ladder train --size tiny", project)
+    phases = json.loads((project / "results/tiny/train.json").read_text())["curriculum"]["phases"]
+    assert phases == [[16, 1024], [32, 2048], [64, 4096]]
+
+
+def _train_until_killed(project, at_step: int) -> None:
+    proc = subprocess.Popen("exec ladder train --size tiny", shell=True, cwd=project, env=ENV,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    state = project / "results/tiny/ckpt/state.json"
+    deadline = time.time() + 300
+    while time.time() < deadline:
+        if state.exists() and json.loads(state.read_text())["step"] >= at_step:
+            break
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    assert proc.wait() == -signal.SIGKILL, "training finished before it could be killed"
+
+
+def test_resume_after_kill_is_bitwise_identical(project):
+    edit_params(project, lambda p: p["sizes"]["tiny"].update(n_embd=64, n_layer=2, train={"tokens": 40960}))
+    edit_params(project, lambda p: p["train"].update(checkpoint_every=5))
+    sh("ladder train --size tiny", project)
+    reference = json.loads((project / "results/tiny/train.json").read_text())
+    sh("rm -rf results/tiny", project)
+
+    _train_until_killed(project, at_step=10)
+    assert not (project / "results/tiny/model.safetensors").exists()
+    resumed = sh("ladder train --size tiny", project)
+    assert re.search(r"resuming from step \d+ of 40", resumed.stderr), resumed.stderr
+    final = json.loads((project / "results/tiny/train.json").read_text())
+    assert final["model_sha256"] == reference["model_sha256"]
+    rows = (project / "results/tiny/live/plots/metrics/loss.tsv").read_text().splitlines()[1:]
+    assert len(rows) == 40  # the curve before the kill was kept
+
+
+def test_checkpoint_of_other_params_is_not_resumed(project):
+    edit_params(project, lambda p: p["sizes"]["tiny"].update(n_embd=64, n_layer=2, train={"tokens": 40960}))
+    _train_until_killed(project, at_step=5)
+    edit_params(project, lambda p: p.update(lr=0.001))
+    p = sh("ladder train --size tiny", project)
+    assert "ignoring checkpoint" in p.stderr and "resuming" not in p.stderr
+
+
+def test_nothing_unpickles_from_disk():
+    for path in (ROOT / "src").rglob("*.py"):
+        for line in path.read_text().splitlines():
+            if "torch.load(" in line:
+                assert "weights_only=True" in line, f"{path}: {line.strip()}"
+            assert "pickle.load" not in line, f"{path}: {line.strip()}"
