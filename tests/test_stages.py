@@ -163,3 +163,32 @@ def test_corrupt_shard_is_refused_at_training_time(project):
     shard.unlink()
     p = sh("ladder train --size tiny", project, check=False)
     assert p.returncode == 1 and "missing" in p.stderr and shard.name in p.stderr
+
+
+def test_near_duplicates_are_dropped_when_asked(fresh):
+    rng = np.random.default_rng(0)
+    words = [f"w{i}" for i in range(5000)]
+    base = list(rng.choice(words, 300))
+    edited = base[:150] + ["changed"] + base[151:]  # one word of 300 differs
+    others = [" ".join(rng.choice(words, 300)) for _ in range(30)]  # unrelated documents
+    rows = [" ".join(base), " ".join(edited)] + others
+    (fresh / "c.jsonl").write_text("".join(json.dumps({"text": r}) + "\n" for r in rows))
+    use_source(fresh, fresh / "c.jsonl")
+    edit_params(fresh, lambda p: p["subset"].update(dedup="near", min_chars=10, val_fraction=0.3))
+    sh("ladder download && ladder subset", fresh)
+    stats = json.loads((fresh / "data/subset/stats.json").read_text())
+    assert stats["dropped"].get("near_duplicate") == 1
+
+
+@pytest.mark.parametrize("order", ["length", "compressibility"])
+def test_curriculum_orders_documents_by_difficulty(project, order):
+    edit_params(project, lambda p: p["curriculum"].update(order=order))
+    sh("ladder curriculum", project)
+    table = np.load(project / "data/curriculum/order.npy")
+    plan = json.loads((project / "data/curriculum/plan.json").read_text())
+    assert plan["order"] == order and len(table) == plan["documents"]
+    if order == "length":
+        assert list(table[:, 1]) == sorted(table[:, 1])
+    # every document exactly once
+    assert sorted(table[:, 0].tolist()) == sorted(set(table[:, 0].tolist()))
+    sh("ladder train --size tiny", project)

@@ -77,3 +77,22 @@ def test_nothing_unpickles_from_disk():
             if "torch.load(" in line:
                 assert "weights_only=True" in line, f"{path}: {line.strip()}"
             assert "pickle.load" not in line, f"{path}: {line.strip()}"
+
+
+def test_plan_covers_every_size_and_device(built):
+    out = sh("ladder plan", built).stdout
+    for column in ("params", "non-emb", "GFLOP/tok", "tokens", "PFLOP", "mem GiB", "w/ ckpt", "RTX 4070", "RTX 3090",
+                   "A100", "H100"):
+        assert column in out
+    rows = {line.split()[0] for line in out.splitlines()[2:]}
+    assert rows == {"tiny", "mini", "small", "medium"}
+
+
+def test_train_refuses_runs_that_cannot_fit_or_take_too_long(project):
+    edit_params(project, lambda p: p["sizes"]["tiny"]["train"].update(max_hours=1e-9))
+    p = sh("ladder train --size tiny", project, check=False)
+    assert p.returncode == 1 and "exceeds train.max_hours" in p.stderr.splitlines()[-1]
+    edit_params(project, lambda p: p["sizes"]["tiny"]["train"].update(max_hours=1, micro_batch=10**7, batch_tokens=64 * 10**7))
+    p = sh("ladder train --size tiny", project, check=False)
+    assert p.returncode == 1 and "activation_checkpointing" in p.stderr.splitlines()[-1]
+    assert (project / "results/tiny/model.safetensors").exists()  # the earlier result is intact

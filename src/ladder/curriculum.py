@@ -15,6 +15,7 @@ import numpy as np
 
 from ladder.config import Curriculum
 from ladder.files import atomic, log, need, read_json, sha256_file, write_json
+from ladder.loader import Concat
 from ladder.shard import INDEX, OUT as SHARDS, read_shard
 
 PLAN = Path("data/curriculum/plan.json")
@@ -37,9 +38,9 @@ def documents(index: dict) -> tuple[np.ndarray, np.ndarray]:
 def difficulty(order: str, index: dict, starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     if order == "length":
         return lengths.astype(np.float64)
-    # compressibility: compressed size over raw size of the document's ids
-    stream = np.concatenate([read_shard(SHARDS["train"] / s["file"]) for s in index["train"]["shards"]])
-    return np.array([len(zlib.compress(stream[a : a + n].tobytes(), 1)) / max(1, 2 * n)
+    # compressibility: compressed over raw size of the document's ids, read one document at a time
+    tokens = Concat("train", index)
+    return np.array([len(zlib.compress(tokens.read(int(a), int(n)).tobytes(), 1)) / max(1, 2 * n)
                      for a, n in zip(starts, lengths)])
 
 
