@@ -49,7 +49,7 @@ def shrink(params: dict) -> dict:
                            eval_tokens=1024, checkpoint_every=2)
     for name, size in params["sizes"].items():
         size.update(n_layer=1, n_head=2, n_embd=32, train={"tokens": 4096})
-    params["eval"].update(max_tokens=2048, max_new_tokens=8, prompts=["The history of"])
+    params["eval"].update(max_tokens=2048, max_new_tokens=8, prompts=["The history of"], cloze_items=20)
     return params
 
 

@@ -21,9 +21,19 @@ def test_train_and_eval_outputs(built):
         assert key in ev, key
     assert ev["params"] > ev["params_non_embedding"] > 0
     assert {s["mode"] for s in ev["samples"]} == {"greedy", "sampled"}
+    assert ev["cloze"]["items"] == 20 and ev["cloze"]["chance"] == 0.25 and 0 <= ev["cloze"]["accuracy"] <= 1
+    assert ev["train_flops"] > 0
     loss = (out / "live/plots/metrics/loss.tsv").read_text().splitlines()
     assert loss[0].split("\t") == ["step", "loss"]
     assert [int(r.split("\t")[0]) for r in loss[1:]] == [1024, 2048, 3072, 4096]  # step = tokens seen
+
+
+def test_extra_heldout_sets_are_scored_like_val(project):
+    (project / "extra.txt").write_text("\n\n".join(["The city of Rome was founded long ago."] * 50))
+    edit_params(project, lambda p: p["eval"].update(extra={"rome": "extra.txt"}))
+    sh("ladder eval --size tiny", project)
+    extra = json.loads((project / "results/tiny/eval.json").read_text())["extra"]["rome"]
+    assert extra["bits_per_byte"] > 0 and extra["tokens_scored"] > 0
 
 
 def test_training_follows_the_curriculum_warmup(project):

@@ -134,6 +134,9 @@ class Size(Strict):
 
 class Eval(Strict):
     max_tokens: PosInt = 262_144
+    extra: dict[str, str] = {}  # more held-out text sets: name -> file (txt, jsonl, parquet, compressed)
+    cloze_items: Annotated[int, Field(ge=0)] = 200
+    cloze_choices: Annotated[int, Field(ge=2)] = 4
     prompts: list[str] = ["The history of"]
     max_new_tokens: PosInt = 48
     temperature: Annotated[float, Field(ge=0)] = 0.8

@@ -8,7 +8,10 @@ model must clear.
 
 from __future__ import annotations
 
+import json
 import math
+import random
+import re
 import subprocess
 import time
 from pathlib import Path
@@ -21,11 +24,14 @@ from safetensors.torch import load_model
 from ladder import device as dev
 from ladder.config import Eval, Params, stage_params
 from ladder.files import atomic, log, need, read_json, sha256_file, write_json
-from ladder.loader import Concat, to_device, val_batches, verify
+from ladder.loader import Concat, to_device, val_batches, verify, windows
 from ladder.model import GPT, GPTConfig
 from ladder.shard import INDEX
 from ladder.tokenizer import OUT as TOKENIZER, load as load_tokenizer
 from ladder.train import outputs as train_outputs
+
+
+VAL_DOCS = Path("data/subset/val.jsonl")
 
 
 def outputs(size: str) -> dict[str, Path]:
@@ -66,12 +72,11 @@ def unigram_logprobs(index: dict) -> np.ndarray:
 
 
 @torch.no_grad()
-def score(model: GPT, index: dict, cfg: Eval, nbytes: np.ndarray, rows: int, device, dtype) -> dict:
-    seq_len = model.config.block_size
-    uni = unigram_logprobs(index)
+def score(model: GPT, batches, nbytes: np.ndarray, uni: np.ndarray, device, dtype) -> dict:
+    """Loss, perplexity and bits per byte over (x, y) windows, with the unigram floor on the same tokens."""
     nats = uni_nats = 0.0
     n_tok = n_bytes = 0
-    for x, y in val_batches(index, rows, seq_len, cfg.max_tokens):
+    for x, y in batches:
         with dev.autocast(device, dtype):
             logits, _ = model(to_device(x, device))
         loss = F.cross_entropy(logits.float().flatten(0, 1), to_device(y, device).flatten(), reduction="none").cpu()
@@ -81,15 +86,71 @@ def score(model: GPT, index: dict, cfg: Eval, nbytes: np.ndarray, rows: int, dev
         uni_nats += -uni[y.flatten().numpy()[yb > 0]].sum()
         n_tok += int(keep.sum())
         n_bytes += int(yb.sum())
-    val_loss = nats / n_tok
+    loss = nats / n_tok
     return {
-        "val_loss": round(val_loss, 5),
-        "val_perplexity": round(math.exp(val_loss), 3),
-        "val_bits_per_byte": round(nats / math.log(2) / n_bytes, 5),
+        "loss": round(loss, 5),
+        "perplexity": round(math.exp(loss), 3),
+        "bits_per_byte": round(nats / math.log(2) / n_bytes, 5),
         "unigram_bits_per_byte": round(uni_nats / math.log(2) / n_bytes, 5),
-        "val_tokens_scored": n_tok,
-        "val_bytes_scored": n_bytes,
+        "tokens_scored": n_tok,
+        "bytes_scored": n_bytes,
     }
+
+
+def extra_set(path: str, tok, eot: int, rows: int, seq_len: int, max_tokens: int):
+    """Windows over a held-out text file, read like a corpus and tokenized like the shards."""
+    from ladder.config import Data
+    from ladder.download import documents
+
+    docs, _ = documents(Data(source=path, txt_split="blank_line"))
+    ids = np.array([i for text, _ in docs for i in [eot, *tok.encode(text).ids]], dtype=np.int64)
+    return windows(lambda a, n: ids[a : a + n], len(ids), rows, seq_len, max_tokens, what=path)
+
+
+SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+
+
+def cloze_items(cfg: Eval, seed: int) -> list[dict]:
+    """Pick-the-true-next-sentence items from held-out documents, with sentences of other documents
+    as distractors. Built from the val split, so the model never trained on them."""
+    rng = random.Random(seed)
+    docs = [[s for s in SENTENCE_END.split(json.loads(line)["text"].replace("\n", " ")) if 30 <= len(s) <= 300]
+            for line in need(VAL_DOCS, "val split").read_text().splitlines()]
+    docs = [d for d in docs if len(d) >= 2]
+    if len(docs) < 2:
+        return []
+    items = []
+    for _ in range(cfg.cloze_items):
+        d = rng.randrange(len(docs))
+        i = rng.randrange(len(docs[d]) - 1)
+        others = [s for k in rng.sample(range(len(docs)), min(len(docs), 8)) if k != d for s in docs[k]]
+        choices = [docs[d][i + 1]] + rng.sample(others, min(len(others), cfg.cloze_choices - 1))
+        rng.shuffle(choices)
+        items.append({"context": docs[d][i], "choices": choices, "answer": choices.index(docs[d][i + 1])})
+    return items
+
+
+@torch.no_grad()
+def cloze(model: GPT, tok, items: list[dict], nbytes: np.ndarray, device, dtype) -> dict:
+    """Accuracy of choosing the continuation with the highest log-likelihood per byte."""
+    correct, block = 0, model.config.block_size
+    for item in items:
+        ctx = tok.encode(item["context"]).ids
+        scores = []
+        for choice in item["choices"]:
+            cont = tok.encode(" " + choice).ids[: block // 2]
+            ids = ctx[-(block + 1 - len(cont)):] + cont
+            x = torch.tensor([ids[:-1]], device=device)
+            with dev.autocast(device, dtype):
+                logits, _ = model(x)
+            logp = torch.log_softmax(logits.float()[0, -len(cont):], dim=-1)
+            target = torch.tensor(ids[-len(cont):], device=device)
+            scores.append(logp.gather(1, target[:, None]).sum().item() / max(1, int(nbytes[cont].sum())))
+        correct += int(np.argmax(scores) == item["answer"])
+    n = len(items)
+    return {"items": n, "choices": len(items[0]["choices"]) if n else 0,
+            "accuracy": round(correct / n, 4) if n else None,
+            "chance": round(1 / len(items[0]["choices"]), 4) if n else None}
 
 
 def samples(model: GPT, tok, cfg: Eval, seed: int, device) -> list[dict]:
@@ -121,13 +182,19 @@ def run(params: Params, size: str) -> dict:
     model = load_trained(size, device)
     train = read_json(train_outputs(size)["summary"])
     dtype = dev.precision(device, train["dtype"])
-    result = {"size": size} | score(model, index, cfg, token_bytes(tok), train["micro_batch"], device, dtype)
+    nbytes, uni, rows, seq_len = token_bytes(tok), unigram_logprobs(index), train["micro_batch"], model.config.block_size
+    val = score(model, val_batches(index, rows, seq_len, cfg.max_tokens), nbytes, uni, device, dtype)
+    result = {"size": size} | {f"val_{k}" if not k.startswith("unigram") else k: v for k, v in val.items()}
+    result["extra"] = {name: score(model, extra_set(path, tok, index["eot_id"], rows, seq_len, cfg.max_tokens),
+                                   nbytes, uni, device, dtype) for name, path in cfg.extra.items()}
+    result["cloze"] = cloze(model, tok, cloze_items(cfg, params.seed), nbytes, device, dtype)
     generated = samples(model, tok, cfg, params.seed, device)
     result |= {
         "params": train["params"],
         "params_non_embedding": train["params_non_embedding"],
         "tokens_trained": train["tokens"],
         "train_flops_6nd": 6 * train["params"] * train["tokens"],
+        "train_flops": model.flops_per_token(seq_len) * train["tokens"],  # matmuls incl. lm_head + attention
         "train_seconds": train["train_seconds"],
         "train_tokens_per_s": train["tokens_per_s"],
         "eval_seconds": round(time.time() - t0, 2),
@@ -141,6 +208,7 @@ def run(params: Params, size: str) -> dict:
     with atomic(out["eval"], out["samples"]) as (tmp_eval, tmp_md):
         write_json(tmp_eval, result)
         tmp_md.write_text("\n".join(md))
-    log.info("eval@%s: val loss %.4f, %.4f bits/byte (unigram %.4f), perplexity %.1f", size, result["val_loss"],
-             result["val_bits_per_byte"], result["unigram_bits_per_byte"], result["val_perplexity"])
+    log.info("eval@%s: val loss %.4f, %.4f bits/byte (unigram %.4f), perplexity %.1f, cloze %s (chance %s)",
+             size, result["val_loss"], result["val_bits_per_byte"], result["unigram_bits_per_byte"],
+             result["val_perplexity"], result["cloze"]["accuracy"], result["cloze"]["chance"])
     return result

@@ -83,18 +83,22 @@ class TrainStream:
         return t[:, :-1], t[:, 1:]
 
 
-def val_batches(index: dict, rows: int, seq_len: int, max_tokens: int):
-    """Consecutive val windows covering up to `max_tokens` tokens (at least one window)."""
-    val = Concat("val", index)
-    n_windows = max(1, min((val.size - 1) // seq_len, max_tokens // seq_len))
-    if val.size <= seq_len:
-        raise LadderError(f"the val split has {val.size} tokens, fewer than one window of {seq_len}; "
-                         "raise subset.val_fraction or give a larger corpus")
+def windows(read, size: int, rows: int, seq_len: int, max_tokens: int, what: str = "the val split"):
+    """Consecutive (x, y) windows of a token array (`read(start, n)`, `size` tokens), up to `max_tokens`."""
+    if size <= seq_len:
+        raise LadderError(f"{what} has {size} tokens, fewer than one window of {seq_len}; "
+                          "raise subset.val_fraction or give more text")
+    n_windows = max(1, min((size - 1) // seq_len, max_tokens // seq_len))
     for first in range(0, n_windows, rows):
         count = min(rows, n_windows - first)
-        buf = np.stack([val.read((first + r) * seq_len, seq_len + 1) for r in range(count)]).astype(np.int64)
+        buf = np.stack([read((first + r) * seq_len, seq_len + 1) for r in range(count)]).astype(np.int64)
         t = torch.from_numpy(buf)
         yield t[:, :-1], t[:, 1:]
+
+
+def val_batches(index: dict, rows: int, seq_len: int, max_tokens: int):
+    val = Concat("val", index)
+    return windows(val.read, val.size, rows, seq_len, max_tokens)
 
 
 def to_device(x: torch.Tensor, device: torch.device) -> torch.Tensor:

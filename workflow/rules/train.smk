@@ -30,6 +30,8 @@ rule eval:
         "results/{size}/train.json",
         ancient("data/shards/val"),
         "data/shards/index.json",
+        ancient("data/subset/val.jsonl"),
+        "data/subset/stats.json",
         ancient("data/tokenizer/tokenizer.json"),
         "data/tokenizer/report.json",
         "src/ladder/evaluate.py",
