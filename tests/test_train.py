@@ -106,3 +106,15 @@ def test_train_refuses_runs_that_cannot_fit_or_take_too_long(project):
     p = sh("ladder train --size tiny", project, check=False)
     assert p.returncode == 1 and "activation_checkpointing" in p.stderr.splitlines()[-1]
     assert (project / "results/tiny/model.safetensors").exists()  # the earlier result is intact
+
+
+def test_layer_statistics_are_logged_and_plotted(built, tmp_path):
+    import pandas as pd
+
+    stats = pd.read_csv(built / "results/tiny/live/layer_stats.tsv", sep="\t")
+    assert set(stats.kind) == {"activation", "gradient"} and set(stats.layer) == {0}
+    assert list(stats.tokens.unique()) == [1024, 2048, 3072, 4096]
+    assert (stats.rms > 0).all() and stats.near_zero.between(0, 1).all()
+    assert "layer_stats.png" in sh("ladder layer-stats --size tiny", built).stdout
+    assert (built / "results/tiny/layer_stats.png").stat().st_size > 10_000
+    assert "curves.png" in sh("ladder curves", built).stdout

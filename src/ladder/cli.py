@@ -8,6 +8,7 @@ input files) print one line naming the key or file and exit 1.
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import sys
 
@@ -15,6 +16,14 @@ from ladder import config
 from ladder.files import LadderError
 
 STAGES = ("download", "subset", "tokenizer", "shard", "curriculum", "train", "eval")
+# Tools around the pipeline: command -> (module with add_arguments(parser) and main(args), help).
+TOOLS = {
+    "generate": ("generate", "sample text from a trained size, streamed as it is generated"),
+    "sanity": ("sanity", "check a size before a long run: initial loss, gradient flow, overfitting one batch"),
+    "export-hf": ("export", "write a trained size as a Hugging Face transformers folder (results/<size>/hf/)"),
+    "attention": ("attention", "plot a trained size's attention maps on a prompt (results/<size>/attention.png)"),
+    "coord-check": ("coordcheck", "plot activation scales across widths under SP and μP (the coordinate check)"),
+}
 
 
 def _stage(name: str, args) -> None:
@@ -59,11 +68,24 @@ def _summary(args) -> None:
     report.print_summary(args.sizes)
 
 
+def _curves(args) -> None:
+    from ladder import report
+
+    print(f"wrote {report.plot_curves(args.sizes)}")
+
+
+def _layer_stats(args) -> None:
+    from ladder import report
+
+    print(f"wrote {report.plot_layer_stats(args.size)}")
+
+
 def _snapshots(args) -> None:
     config.write_snapshots(config.load(args.params))
 
 
-def parser() -> argparse.ArgumentParser:
+def parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The CLI; a tool's own options (and its torch import) are added only when `command` names it."""
     p = argparse.ArgumentParser(prog="ladder", description="Train GPT models up a ladder of sizes, reproducibly.")
     p.add_argument("--params", default="params.yaml", help="params file (default: %(default)s)")
     sub = p.add_subparsers(dest="command", required=True, metavar="command")
@@ -84,9 +106,21 @@ def parser() -> argparse.ArgumentParser:
     s = sub.add_parser("plan", help="parameters, FLOPs, memory and estimated hours per size, on this device and common GPUs")
     s.add_argument("sizes", nargs="*", help="sizes to plan (default: every size in params.yaml)")
     s.set_defaults(func=_plan)
+    for name, (module, help_) in TOOLS.items():
+        s = sub.add_parser(name, help=help_, description=help_)
+        if name == command:
+            tool = importlib.import_module(f"ladder.{module}")
+            tool.add_arguments(s)
+            s.set_defaults(func=tool.main)
     s = sub.add_parser("summary", help="print a table of eval results")
     s.add_argument("sizes", nargs="*", help="sizes to show (default: every results/*/eval.json)")
     s.set_defaults(func=_summary)
+    s = sub.add_parser("curves", help="plot loss against tokens for every size (results/curves.png)")
+    s.add_argument("sizes", nargs="*", help="sizes to show (default: every trained size)")
+    s.set_defaults(func=_curves)
+    s = sub.add_parser("layer-stats", help="plot per-layer activation and gradient statistics over training")
+    s.add_argument("--size", required=True, help="a trained size")
+    s.set_defaults(func=_layer_stats)
     s = sub.add_parser("snapshots", help="refresh .ladder/params/ (the Snakefile does this itself)")
     s.set_defaults(func=_snapshots)
     return p
@@ -94,7 +128,8 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
-    args = parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    args = parser(next((a for a in argv if a in TOOLS), None)).parse_args(argv)
     try:
         args.func(args)
     except LadderError as e:

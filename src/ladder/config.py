@@ -102,6 +102,7 @@ class Train(Strict):
     grad_clip: Annotated[float, Field(ge=0)] = 1.0
     mup: bool = False
     mup_base_width: PosInt = 128
+    mup_base_head_dim: PosInt = 32  # the base model's head_dim (tiny: 128 / 4 heads)
     tie_weights: bool = True
     dtype: Literal["auto", "bf16", "fp16", "fp32"] = "auto"
     compile: Literal["auto", "on", "off"] = "auto"

@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
 from safetensors.torch import load_model, save_model
 
@@ -30,6 +31,7 @@ from ladder.model import GPT, GPTConfig
 from ladder.shard import INDEX
 
 RESULTS = Path("results")
+LAYER_STATS = ["tokens", "layer", "kind", "rms", "max", "near_zero"]
 
 
 def outputs(size: str) -> dict[str, Path]:
@@ -42,7 +44,7 @@ def model_config(params: Params, size: str, vocab_size: int) -> GPTConfig:
     s, t = params.size(size), params.train_for(size)
     return GPTConfig(vocab_size=vocab_size, block_size=t.seq_len, n_layer=s.n_layer, n_head=s.n_head,
                      n_embd=s.n_embd, tie_weights=t.tie_weights, mup=t.mup, mup_base_width=t.mup_base_width,
-                     checkpoint_activations=t.activation_checkpointing)
+                     mup_base_head_dim=t.mup_base_head_dim, checkpoint_activations=t.activation_checkpointing)
 
 
 def token_budget(t: Train, n_params: int) -> int:
@@ -110,6 +112,30 @@ def load_checkpoint(folder: Path, model, opt, scaler, fp: str) -> dict | None:
     return state
 
 
+def layer_stats(model: GPT, x: torch.Tensor, device, dtype) -> list[dict]:
+    """Per block: RMS, max |value| and share of near-zero entries (below 1% of the RMS) of its output
+    activations on `x` and of its weights' current gradients. Drifting scales and dying units show
+    here long before the loss says anything."""
+    acts: dict[int, torch.Tensor] = {}
+    hooks = [block.register_forward_hook(lambda m, i, out, k=k: acts.__setitem__(k, out.detach()))
+             for k, block in enumerate(model.layers)]
+    with torch.no_grad(), dev.autocast(device, dtype):
+        model(x)
+    for h in hooks:
+        h.remove()
+    rows = []
+    for k, block in enumerate(model.layers):
+        grads = [p.grad.flatten() for p in block.parameters() if p.grad is not None]
+        for kind, t in (("activation", acts[k]), ("gradient", torch.cat(grads) if grads else None)):
+            if t is None:
+                continue
+            t = t.float()
+            rms = t.pow(2).mean().sqrt()
+            rows.append({"layer": k, "kind": kind, "rms": rms.item(), "max": t.abs().max().item(),
+                         "near_zero": (t.abs() < 0.01 * rms).float().mean().item()})
+    return rows
+
+
 @torch.no_grad()
 def evaluate_loss(model, index: dict, seq_len: int, rows: int, max_tokens: int, device, dtype) -> float:
     """Mean next-token loss over the val split (up to max_tokens)."""
@@ -157,7 +183,7 @@ def run(params: Params, size: str) -> dict:
     scaler = torch.amp.GradScaler(device.type, enabled=dtype == "fp16")
     fp = fingerprint(params, size)
     state = load_checkpoint(out["ckpt"], model, opt, scaler, fp) or {
-        "fingerprint": fp, "step": 0, "pos": 0, "history": [], "train_seconds": 0.0}
+        "fingerprint": fp, "step": 0, "pos": 0, "history": [], "layer_stats": [], "train_seconds": 0.0}
     if state["step"]:
         log.info("train@%s: resuming from step %d of %d", size, state["step"], steps)
     use_compile = t.compile == "on" or (t.compile == "auto" and device.type == "cuda")
@@ -172,6 +198,9 @@ def run(params: Params, size: str) -> dict:
         live.step = tokens
         for k, v in metrics.items():
             live.log_metric(k, v)
+    stats_file = out["live"] / "layer_stats.tsv"
+    stats_file.parent.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame(state["layer_stats"], columns=LAYER_STATS).to_csv(stats_file, sep="\t", index=False)
 
     model.train()
     t0, last_t, last_tokens = time.time(), time.time(), state["step"] * t.batch_tokens
@@ -193,6 +222,11 @@ def run(params: Params, size: str) -> dict:
             loss_sum += loss.detach()
         scaler.unscale_(opt)
         grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), t.grad_clip or float("inf"))
+        if (step + 1) % t.log_every == 0 or step + 1 == steps:
+            rows = [{"tokens": (step + 1) * t.batch_tokens, **r}
+                    for r in layer_stats(model, to_device(x, device), device, dtype)]
+            state["layer_stats"] += rows
+            pd.DataFrame(rows, columns=LAYER_STATS).to_csv(stats_file, sep="\t", index=False, mode="a", header=False)
         scaler.step(opt)
         scaler.update()
         opt.zero_grad(set_to_none=True)

@@ -1,0 +1,241 @@
+#!/usr/bin/env python3
+"""Training throughput of the ladder's model shapes: tokens/s, step time, peak memory, MFU.
+
+Each size trains for --steps timed optimizer steps after --warmup untimed ones
+(the first of which compiles), on random tokens by default: vocab 50304 and
+context 1024, nanoGPT's setting, so the figures compare with its published
+ones.  One step = --grad-accum micro-batches forward+backward, gradient
+clipping at 1.0, one fused AdamW step: what src/ladder/train.py does.
+
+MFU = model.flops_per_token(T) * tokens/s / peak, peak = 989 TFLOP/s (H100 SXM
+dense bf16) unless --peak-tflops says otherwise.  flops_per_token is 6N + 12LdT
+with N the matmul weights incl. lm_head (nanoGPT's convention).
+
+    # H100
+    PYTHONPATH=src python bench/throughput.py --sizes small medium
+    # CPU smoke test (a couple of slow steps)
+    PYTHONPATH=src python bench/throughput.py --device cpu --no-compile --sizes tiny --seq-len 64 \\
+        --micro-batch 2 --steps 2 --warmup 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import gc
+import itertools
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+from ladder.model import GPT, GPTConfig  # noqa: E402
+
+# Same shapes as params.yaml's sizes (keep in sync); head_dim 32 for tiny/mini, 64 above.
+SIZES = {
+    "tiny": dict(n_layer=4, n_head=4, n_embd=128),
+    "mini": dict(n_layer=6, n_head=6, n_embd=192),
+    "small": dict(n_layer=12, n_head=12, n_embd=768),  # GPT-2 small
+    "medium": dict(n_layer=24, n_head=16, n_embd=1024),  # GPT-2 medium
+}
+MICRO_BATCH = {"tiny": 64, "mini": 64, "small": 32, "medium": 16}  # nanoGPT's for small / medium
+
+
+def parse_micro_batch(items: list[str], sizes: list[str]) -> dict[str, list[int]]:
+    """["16"] -> every size 16; ["small=32,64", "medium=16"] -> per size, a list to sweep."""
+    out = {s: [MICRO_BATCH.get(s, 16)] for s in sizes}
+    for item in items:
+        name, _, value = item.rpartition("=")
+        for s in [name] if name else sizes:
+            out[s] = [int(v) for v in value.split(",")]
+    return out
+
+
+def random_batches(n: int, B: int, T: int, vocab: int, device: torch.device, seed: int = 0):
+    g = torch.Generator(device=device).manual_seed(seed)
+    return [(torch.randint(0, vocab, (B, T), device=device, generator=g),
+             torch.randint(0, vocab, (B, T), device=device, generator=g)) for _ in range(n)]
+
+
+def shard_batches(data_dir: Path, n: int, B: int, T: int, device: torch.device):
+    """n (x, y) batches read from the pipeline's train shards (preloaded, so reading is not timed)."""
+    import numpy as np
+
+    from ladder.files import read_json
+    from ladder.loader import TrainStream
+
+    index = read_json(data_dir / "index.json")
+    stream = TrainStream(index, np.array([[0, index["train"]["tokens"]]]))
+    return [tuple(t.to(device) for t in stream.batch(i * B * T, B, T)) for i in range(n)]
+
+
+def bench_one(size: str, B: int, args, device: torch.device) -> dict:
+    T, V = args.seq_len, args.vocab
+    torch.manual_seed(0)
+    cfg = GPTConfig(vocab_size=V, block_size=T, **SIZES[size], tie_weights=args.tie_weights, mup=args.mup,
+                    checkpoint_activations=args.checkpoint_activations)
+    model = GPT(cfg).to(device)
+    groups = model.param_groups(weight_decay=0.1)
+    for g in groups:
+        g["lr"] = 6e-4 * g["lr_scale"]
+    opt = torch.optim.AdamW(groups, lr=6e-4, betas=(0.9, 0.95), fused=device.type == "cuda")
+    fwd = torch.compile(model, mode=args.compile_mode) if args.compile else model
+    amp = (torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" and args.dtype == "bf16"
+           else contextlib.nullcontext())
+    n_distinct = 4
+    data = (shard_batches(args.data_dir, n_distinct, B, T, device) if args.data_dir
+            else random_batches(n_distinct, B, T, V, device))
+    batches = itertools.cycle(data)
+    with torch.no_grad():  # reference: eager fp32 loss at init, on the batch the first step sees
+        ref_loss = model(*data[0])[1].item()
+
+    def step():
+        for _ in range(args.grad_accum):
+            x, y = next(batches)
+            with amp:
+                _, loss = fwd(x, y)
+            (loss / args.grad_accum).backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        return loss
+
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    t0 = time.perf_counter()
+    for i in range(args.warmup):
+        loss = step()
+        if i == 0 and args.grad_accum == 1:  # compiled / bf16 loss vs the fp32 reference
+            check = loss.item() - ref_loss
+    sync()
+    warmup_s = time.perf_counter() - t0
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+        events = [(torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True))
+                  for _ in range(args.steps)]
+    t0 = time.perf_counter()
+    for i in range(args.steps):
+        if device.type == "cuda":
+            events[i][0].record()
+        loss = step()
+        if device.type == "cuda":
+            events[i][1].record()
+    sync()
+    wall_s = time.perf_counter() - t0
+    if size in args.profile:  # after timing, so it cannot disturb the numbers
+        print_profile(step, device, sync)
+    step_ms = ([s.elapsed_time(e) for s, e in events] if device.type == "cuda"
+               else [1000 * wall_s / args.steps] * args.steps)
+    tokens = args.grad_accum * B * T
+    tok_s = tokens * args.steps / wall_s  # wall clock over all timed steps: nothing hidden
+    flops = model.flops_per_token(T)
+    row = dict(size=size, params_M=model.num_params(non_embedding=False) / 1e6,
+               params_nonemb_M=model.num_params(non_embedding=True) / 1e6, micro_batch=B,
+               tokens_per_step=tokens, tok_s=tok_s, step_ms_median=statistics.median(step_ms),
+               step_ms_min=min(step_ms), step_ms_mean=1000 * wall_s / args.steps,
+               peak_mem_gib=torch.cuda.max_memory_allocated() / 2**30 if device.type == "cuda" else float("nan"),
+               mfu=flops * tok_s / (args.peak_tflops * 1e12), flops_per_token=flops, warmup_s=warmup_s,
+               final_loss=loss.item(), loss_vs_fp32_eager=check if args.warmup and args.grad_accum == 1 else None)
+    del model, opt, fwd, data, batches
+    return row
+
+
+def print_profile(step, device: torch.device, sync) -> None:
+    """Top kernels of 3 steps, by time spent on the device (CPU ops on CPU)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
+    with profile(activities=acts) as prof:
+        for _ in range(3):
+            step()
+        sync()
+    key = "self_device_time_total" if device.type == "cuda" else "self_cpu_time_total"
+    print(prof.key_averages().table(sort_by=key, row_limit=25, max_name_column_width=90), flush=True)
+
+
+def print_table(rows: list[dict], args, device: torch.device) -> None:
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
+    mode = ("compile" + (f" ({args.compile_mode})" if args.compile_mode else "")) if args.compile else "eager"
+    dtype = args.dtype if device.type == "cuda" else "fp32"
+    print(f"\n{name}, torch {torch.__version__}, ctx {args.seq_len}, vocab {args.vocab}, {mode}, {dtype}, "
+          f"tied={args.tie_weights}, mup={args.mup}, ckpt={args.checkpoint_activations}, sdpa={args.sdpa}, "
+          f"coord-descent={args.coordinate_descent}, grad_accum={args.grad_accum}, "
+          f"{args.steps} timed steps after {args.warmup} warm-up; MFU vs {args.peak_tflops:g} TFLOP/s")
+    head = ("size", "params (M)", "micro-batch", "tokens/s", "step ms (median)", "peak mem GiB", "MFU",
+            "warm-up s", "loss")
+    print("| " + " | ".join(head) + " |")
+    print("|" + "|".join("---" for _ in head) + "|")
+    for r in rows:
+        if "error" in r:
+            print(f"| {r['size']} | | {r['micro_batch']} | {r['error']} | | | | | |")
+            continue
+        mfu = f"{100 * r['mfu']:.1f}%" if device.type == "cuda" else "-"
+        print(f"| {r['size']} | {r['params_M']:.1f} | {r['micro_batch']} | {r['tok_s']:,.0f} | "
+              f"{r['step_ms_median']:.1f} | {r['peak_mem_gib']:.1f} | {mfu} | "
+              f"{r['warmup_s']:.0f} | {r['final_loss']:.2f} |")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--sizes", nargs="+", default=["small", "medium"], choices=list(SIZES))
+    ap.add_argument("--micro-batch", nargs="*", default=[],
+                    help="N for every size, or SIZE=N[,N...] (a list sweeps); defaults: " +
+                         ", ".join(f"{k}={v}" for k, v in MICRO_BATCH.items()))
+    ap.add_argument("--steps", type=int, default=20, help="timed optimizer steps")
+    ap.add_argument("--warmup", type=int, default=5, help="untimed steps first (compilation happens here)")
+    ap.add_argument("--grad-accum", type=int, default=1, help="micro-batches per optimizer step")
+    ap.add_argument("--seq-len", type=int, default=1024)
+    ap.add_argument("--vocab", type=int, default=50304)
+    ap.add_argument("--compile", action=argparse.BooleanOptionalAction, default=True)
+    ap.add_argument("--compile-mode", default=None, help="torch.compile mode, e.g. max-autotune-no-cudagraphs")
+    ap.add_argument("--coordinate-descent", action="store_true",
+                    help="torch._inductor.config.coordinate_descent_tuning (longer compile)")
+    ap.add_argument("--dtype", choices=["bf16", "fp32"], default="bf16", help="autocast dtype on CUDA (CPU: fp32)")
+    ap.add_argument("--sdpa", choices=["auto", "flash", "cudnn", "efficient"], default="auto",
+                    help="attention kernel on CUDA (auto: PyTorch's choice, cuDNN on H100 with torch 2.11)")
+    ap.add_argument("--tie-weights", action=argparse.BooleanOptionalAction, default=True)
+    ap.add_argument("--mup", action="store_true")
+    ap.add_argument("--checkpoint-activations", action="store_true")
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument("--peak-tflops", type=float, default=989.0, help="MFU denominator (H100 SXM dense bf16)")
+    ap.add_argument("--data-dir", type=Path, default=None, help="real token shards instead of random (hook)")
+    ap.add_argument("--profile", nargs="*", default=[], choices=list(SIZES), help="print top kernels for these sizes")
+    ap.add_argument("--json", type=Path, default=None, help="also write the rows here")
+    args = ap.parse_args(argv)
+
+    device = torch.device(args.device)
+    if device.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+        if args.coordinate_descent:  # inductor tunes its pointwise/reduction kernels' launch configs
+            import torch._inductor.config as inductor_config
+
+            inductor_config.coordinate_descent_tuning = True
+        if args.sdpa != "auto":  # leave only the chosen fused attention kernel (plus the math fallback)
+            torch.backends.cuda.enable_flash_sdp(args.sdpa == "flash")
+            torch.backends.cuda.enable_cudnn_sdp(args.sdpa == "cudnn")
+            torch.backends.cuda.enable_mem_efficient_sdp(args.sdpa == "efficient")
+    rows = []
+    for size in args.sizes:
+        for B in parse_micro_batch(args.micro_batch, args.sizes)[size]:
+            try:
+                row = bench_one(size, B, args, device)
+            except torch.OutOfMemoryError:
+                row = dict(size=size, micro_batch=B, error="OOM")
+            rows.append(row)
+            print(json.dumps(row), flush=True)
+            gc.collect()
+            if device.type == "cuda":
+                torch.cuda.empty_cache()
+            torch._dynamo.reset()
+    print_table(rows, args, device)
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
