@@ -25,6 +25,7 @@ ENV = {
     **os.environ,
     "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
     "LADDER_PROGRESS": "0",
+    "LADDER_THREADS": "1",  # the test models are tiny: one thread beats two fighting over a small CPU
     "GIT_AUTHOR_NAME": "ladder tests", "GIT_AUTHOR_EMAIL": "tests@ladder.invalid",
     "GIT_COMMITTER_NAME": "ladder tests", "GIT_COMMITTER_EMAIL": "tests@ladder.invalid",
     "DVC_NO_ANALYTICS": "1",

@@ -10,7 +10,7 @@ import time
 import numpy as np
 import pytest
 
-from conftest import edit_params, sh
+from conftest import ENV, edit_params, sh
 from ladder.shard import read_shard
 
 
@@ -34,6 +34,7 @@ def test_embedded_corpus_reads_as_titled_articles(built):
     ("corpus.jsonl", lambda p, rows: p.write_text("".join(json.dumps({"body": r, "id": i}) + "\n" for i, r in enumerate(rows)))),
     ("corpus.jsonl.gz", lambda p, rows: p.write_bytes(gzip.compress("".join(json.dumps({"body": r}) + "\n" for r in rows).encode()))),
     ("corpus.txt.xz", lambda p, rows: p.write_bytes(lzma.compress("\n\n".join(rows).encode()))),
+    ("corpus.txt.zst", lambda p, rows: p.write_bytes(__import__("zstandard").ZstdCompressor().compress("\n\n".join(rows).encode()))),
 ])
 def test_local_sources(fresh, name, writer):
     rows = [f"document number {i} with some words in it" for i in range(5)]
@@ -147,10 +148,11 @@ def test_shards_round_trip_and_never_mix_splits(built):
     assert not train_docs & set(pieces)
 
 
-def test_shards_are_deterministic(built):
+def test_shards_are_deterministic_whatever_the_threads(built):
     index = (built / "data/shards/index.json").read_text()
-    sh("ladder shard", built)
-    assert (built / "data/shards/index.json").read_text() == index
+    for threads in ("1", "2"):
+        sh("ladder shard", built, env=ENV | {"RAYON_NUM_THREADS": threads})
+        assert (built / "data/shards/index.json").read_text() == index
 
 
 def test_corrupt_shard_is_refused_at_training_time(project):
@@ -192,3 +194,28 @@ def test_curriculum_orders_documents_by_difficulty(project, order):
     # every document exactly once
     assert sorted(table[:, 0].tolist()) == sorted(set(table[:, 0].tolist()))
     sh("ladder train --size tiny", project)
+
+
+def test_shards_switch_to_uint32_past_65536_tokens(tmp_path):
+    from ladder.shard import ShardWriter, dtype_for
+
+    assert dtype_for(65536) == np.uint16 and dtype_for(65537) == np.uint32
+    ids = np.array([0, 65535, 65536, 100_000, 7], dtype=np.int64)
+    writer = ShardWriter(tmp_path, "train", dtype_for(100_001), shard_tokens=3)
+    writer.write(ids)
+    files = writer.finish()
+    assert [f["tokens"] for f in files] == [3, 2]
+    back = np.concatenate([read_shard(tmp_path / f["file"]) for f in files])
+    assert back.dtype == np.uint32 and back.tolist() == ids.tolist()
+
+
+def test_oversized_document_is_refused(fresh, monkeypatch):
+    from ladder import config, download
+
+    (fresh / "big.jsonl").write_text(json.dumps({"text": "x" * 5000}) + "\n")
+    use_source(fresh, fresh / "big.jsonl")
+    monkeypatch.chdir(fresh)
+    monkeypatch.setattr(download, "MAX_DOC_BYTES", 4096)  # the real limit is 100 MB
+    with pytest.raises(download.SourceError, match="exceeds the limit of 4,096"):
+        download.run(config.load().data)
+    assert not (fresh / "data/raw").exists()

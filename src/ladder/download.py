@@ -170,7 +170,7 @@ def documents(cfg: Data) -> tuple[Iterator[tuple[str, str]], dict]:
 
 def check_text(doc: str, where: str) -> None:
     if len(doc) > MAX_DOC_BYTES:
-        raise SourceError(f"{where}: a document of {len(doc) / 2**20:.0f} MB exceeds the 100 MB limit per document")
+        raise SourceError(f"{where}: a document of {len(doc):,} characters exceeds the limit of {MAX_DOC_BYTES:,} per document")
     head = doc[:4096]
     if "\x00" in head or sum(ch < " " and ch not in "\t\n\r" for ch in head) > len(head) // 10:
         raise SourceError(f"{where}: looks like binary data, not text")

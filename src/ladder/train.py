@@ -94,7 +94,8 @@ def save_checkpoint(folder: Path, model, opt, scaler, state: dict) -> None:
     with atomic(folder) as (tmp,):
         tmp.mkdir()
         save_model(model, str(tmp / "model.safetensors"))
-        torch.save({"optimizer": opt.state_dict(), "scaler": scaler.state_dict()}, tmp / "optim.pt")
+        rng = {"cpu": torch.get_rng_state()} | ({"cuda": torch.cuda.get_rng_state_all()} if torch.cuda.is_available() else {})
+        torch.save({"optimizer": opt.state_dict(), "scaler": scaler.state_dict(), "rng": rng}, tmp / "optim.pt")
         write_json(tmp / "state.json", state)
 
 
@@ -109,6 +110,9 @@ def load_checkpoint(folder: Path, model, opt, scaler, fp: str) -> dict | None:
     extra = torch.load(folder / "optim.pt", weights_only=True)
     opt.load_state_dict(extra["optimizer"])
     scaler.load_state_dict(extra["scaler"])
+    torch.set_rng_state(extra["rng"]["cpu"])
+    if "cuda" in extra["rng"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(extra["rng"]["cuda"])
     return state
 
 
