@@ -11,7 +11,7 @@ driving it (Adam moves every weight by ~lr, so a width-n dot product moves by
 * ``delta_rms``: RMS of (activation at step t - activation at step 0), i.e.
   what training did.  It isolates the update scaling, so the tests assert on it.
 
-Usage: ``python -m ladder.coordcheck --out coordcheck.png`` (also writes a CSV next to it).
+Usage: ``ladder coord-check --out coordcheck.png`` (also writes a CSV next to it).
 """
 
 from __future__ import annotations
