@@ -12,6 +12,7 @@ import glob
 import hashlib
 import json
 import os
+import re
 import threading
 from pathlib import Path
 from typing import Iterator
@@ -26,6 +27,7 @@ EMBEDDED_SUMS = Path("data/embedded/SHA256SUMS")
 COMPRESSION = (".gz", ".xz", ".zst", ".bz2")
 FORMATS = {".txt": "txt", ".text": "txt", ".jsonl": "jsonl", ".json": "jsonl", ".parquet": "parquet"}
 MAX_DOC_BYTES = 100 * 1024 * 1024
+CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")  # below " ", except tab and newlines
 
 
 class SourceError(LadderError):
@@ -172,7 +174,7 @@ def check_text(doc: str, where: str) -> None:
     if len(doc) > MAX_DOC_BYTES:
         raise SourceError(f"{where}: a document of {len(doc):,} characters exceeds the limit of {MAX_DOC_BYTES:,} per document")
     head = doc[:4096]
-    if "\x00" in head or sum(ch < " " and ch not in "\t\n\r" for ch in head) > len(head) // 10:
+    if "\x00" in head or len(CONTROL_CHARS.findall(head)) > len(head) // 10:
         raise SourceError(f"{where}: looks like binary data, not text")
 
 
