@@ -29,6 +29,7 @@ include: "workflow/rules/train.smk"
 rule all:
     input:
         expand("results/{size}/eval.json", size=PARAMS.pipeline.sizes),
+        "data/curriculum/scored/plan.json",  # DVC always builds it too: dvc.yaml's score stage
     default_target: True
 
 

@@ -22,7 +22,12 @@ def test_shipped_params_are_valid():
     (lambda p: p["tokenizer"].update(vocab_size=100), "tokenizer.vocab_size"),
     (lambda p: p["sizes"]["tiny"].update(n_head=3), "sizes.tiny: n_embd (128) must be divisible by n_head (3)"),
     (lambda p: p["sizes"]["mini"]["train"].update(micro_batch=0), "sizes.mini.train.micro_batch"),
-    (lambda p: p["pipeline"].update(sizes=["huge"]), "pipeline.sizes names 'huge'"),
+    (lambda p: p["pipeline"].update(sizes={"tiny": "base", "huge": "base"}), "pipeline.sizes names 'huge'"),
+    (lambda p: p["pipeline"].update(sizes=["tiny", "mini"]), "pipeline.sizes: must map each size to its plan"),
+    (lambda p: p["pipeline"]["sizes"].update(mini="sorted"), "pipeline.sizes.mini: Input should be 'base' or 'scored'"),
+    (lambda p: p["pipeline"]["sizes"].update(tiny="scored"), "pipeline.sizes.tiny: the scorer"),
+    (lambda p: p["curriculum"].update(scorer="small"), "curriculum.scorer: 'small' must be one of pipeline.sizes"),
+    (lambda p: p["curriculum"].update(direction="random"), "curriculum.direction"),
     (lambda p: p["subset"].update(fraction=0), "subset.fraction"),
 ])
 def test_bad_params_fail_with_one_line_naming_the_key(fresh, change, key):

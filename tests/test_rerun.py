@@ -58,20 +58,21 @@ def test_size_change_reruns_only_that_size_under_dvc(project):
 
 def test_lr_change_reruns_all_training_but_no_data_stage(project):
     edit_params(project, lambda p: p.update(lr=0.001))
-    assert planned(project, *all_targets()) == {"train": len(SIZES), "eval": len(SIZES)}
+    # score reruns too: the scorer (tiny) retrains, and medium trains on the order its model gives
+    assert planned(project, *all_targets()) == {"train": len(SIZES), "eval": len(SIZES), "score": 1}
     assert dvc_changed(project) == per_size("train")
     ran = dvc_ran(sh("dvc repro", project).stdout)
-    assert ran == per_size("train") | per_size("eval")
+    assert ran == per_size("train") | per_size("eval") | {"score"}
     assert planned(project, *all_targets()) == {}
 
 
 def test_vocab_change_reruns_tokenizer_and_everything_downstream(project):
     edit_params(project, lambda p: p["tokenizer"].update(vocab_size=400))
-    downstream = {"tokenizer": 1, "shard": 1, "curriculum": 1, "train": len(SIZES), "eval": len(SIZES)}
+    downstream = {"tokenizer": 1, "shard": 1, "curriculum": 1, "score": 1, "train": len(SIZES), "eval": len(SIZES)}
     assert planned(project, *all_targets()) == downstream
     assert dvc_changed(project) == {"tokenizer"}
     ran = dvc_ran(sh("dvc repro", project).stdout)
-    assert ran == {"tokenizer", "shard", "curriculum"} | per_size("train") | per_size("eval")
+    assert ran == {"tokenizer", "shard", "curriculum", "score"} | per_size("train") | per_size("eval")
     assert planned(project, *all_targets()) == {}
     assert json.loads((project / "data/tokenizer/report.json").read_text())["vocab_size"] == 400
 
@@ -80,8 +81,31 @@ def test_dvc_repro_leaves_snakemake_nothing_to_do(fresh):
     sh("dvc repro", fresh)
     assert planned(fresh, *all_targets()) == {}
     # and a params change after a DVC-built result still reaches Snakemake
-    edit_params(fresh, lambda p: p["sizes"]["tiny"].update(n_layer=2))
+    edit_params(fresh, lambda p: p["sizes"]["mini"].update(n_layer=2))
     assert planned(fresh, *all_targets()) == {"train": 1, "eval": 1}
+
+
+def test_retraining_the_scorer_rescores_and_retrains_only_the_scored_sizes(project):
+    """The DAG edge train@tiny -> score -> train@medium, in both tools; mini (base plan) stays."""
+    edit_params(project, lambda p: p["sizes"]["tiny"].update(n_embd=48))
+    assert planned(project, *all_targets()) == {"train": 2, "eval": 2, "score": 1}
+    assert dvc_changed(project) == {"train@tiny"}
+    before = snapshot(project)
+    ran = dvc_ran(sh("dvc repro", project).stdout)
+    assert ran == {"train@tiny", "eval@tiny", "score", "train@medium", "eval@medium"}
+    touched = changed_files(before, snapshot(project))
+    assert not any(f.startswith("results/mini/") for f in touched), touched
+    assert "data/curriculum/scored/order.npy" in touched or "data/curriculum/scored/scores.npy" in touched
+    assert planned(project, *all_targets()) == {}
+
+
+def test_moving_a_size_to_the_scored_plan_retrains_it(project):
+    edit_params(project, lambda p: p["pipeline"]["sizes"].update(mini="scored"))
+    assert planned(project, *all_targets()) == {"train": 1, "eval": 1}
+    assert dvc_changed(project) == {"train@mini"}
+    sh(f"snakemake --cores 1 {' '.join(all_targets())}", project)
+    assert json.loads((project / "results/mini/train.json").read_text())["curriculum"]["plan"] == "scored"
+    assert dvc_changed(project) == set()
 
 
 def test_timestamps_alone_rerun_nothing(project):

@@ -6,9 +6,12 @@ import gzip
 import json
 import lzma
 import time
+from contextlib import chdir
+from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from conftest import ENV, edit_params, sh
 from ladder.shard import read_shard
@@ -182,18 +185,63 @@ def test_near_duplicates_are_dropped_when_asked(fresh):
     assert stats["dropped"].get("near_duplicate") == 1
 
 
-@pytest.mark.parametrize("order", ["length", "compressibility"])
-def test_curriculum_orders_documents_by_difficulty(project, order):
-    edit_params(project, lambda p: p["curriculum"].update(order=order))
+@pytest.mark.parametrize("order, direction", [("length", "easy_first"), ("length", "hard_first"),
+                                              ("compressibility", "easy_first")])
+def test_curriculum_orders_documents_by_difficulty(project, order, direction):
+    edit_params(project, lambda p: p["curriculum"].update(order=order, direction=direction))
     sh("ladder curriculum", project)
-    table = np.load(project / "data/curriculum/order.npy")
-    plan = json.loads((project / "data/curriculum/plan.json").read_text())
-    assert plan["order"] == order and len(table) == plan["documents"]
+    table = np.load(project / "data/curriculum/base/order.npy")
+    plan = json.loads((project / "data/curriculum/base/plan.json").read_text())
+    assert plan["order"] == order and plan["direction"] == direction and len(table) == plan["documents"]
     if order == "length":
-        assert list(table[:, 1]) == sorted(table[:, 1])
+        assert list(table[:, 1]) == sorted(table[:, 1], reverse=direction == "hard_first")
     # every document exactly once
     assert sorted(table[:, 0].tolist()) == sorted(set(table[:, 0].tolist()))
     sh("ladder train --size tiny", project)
+
+
+def test_scored_plan_orders_documents_by_the_scorer_loss(built):
+    """The scores are tiny's real per-document losses, and medium trained on the order they give."""
+    from ladder.evaluate import load_trained
+    from ladder.loader import Concat
+
+    folder = built / "data/curriculum/scored"
+    plan = json.loads((folder / "plan.json").read_text())
+    table, scores = np.load(folder / "order.npy"), np.load(folder / "scores.npy")
+    natural = np.load(built / "data/curriculum/base/order.npy")  # order: none
+    assert plan["order"] == "loss" and plan["scorer"] == "tiny" and len(table) == len(scores) == plan["documents"]
+    assert plan["scorer_model_sha256"] == json.loads((built / "results/tiny/train.json").read_text())["model_sha256"]
+    doc = {int(start): k for k, start in enumerate(natural[:, 0])}
+    assert [scores[doc[int(a)]] for a in table[:, 0]] == sorted(scores)  # easiest first
+    assert sorted(map(tuple, table.tolist())) == sorted(map(tuple, natural.tolist()))
+
+    # the document losses, weighted by the predictions each document makes, add up to the model's
+    # total loss over the scorer's windows (consecutive, seq_len long, the last one shorter)
+    with chdir(built):
+        model = load_trained("tiny", torch.device("cpu"))
+        train = Concat("train", json.loads(Path("data/shards/index.json").read_text()))
+        L, n, total = model.config.block_size, train.size, 0.0
+        with torch.no_grad():
+            for a in range(0, n - 1, L):
+                k = min(L, n - 1 - a)
+                x, y = (torch.from_numpy(train.read(b, k).astype(np.int64))[None] for b in (a, a + 1))
+                total += torch.nn.functional.cross_entropy(model(x)[0][0], y[0], reduction="sum").item()
+    predictions = natural[:, 1].copy()
+    predictions[np.argmax(natural[:, 0])] -= 1  # the last token of the stream predicts nothing
+    assert predictions.sum() == n - 1
+    assert np.isclose(float((scores.astype(np.float64) * predictions).sum()), total, rtol=1e-5)
+
+    medium = json.loads((built / "results/medium/train.json").read_text())["curriculum"]
+    assert medium["plan"] == "scored" and medium["order_sha256"] == plan["order_sha256"]
+
+
+def test_score_without_a_trained_scorer_fails_and_keeps_the_plan(project):
+    plan = (project / "data/curriculum/scored/plan.json").read_bytes()
+    (project / "results/tiny/train.json").unlink()
+    p = sh("ladder score", project, check=False)
+    assert p.returncode == 1
+    assert p.stderr.strip() == "ladder score: error: results/tiny/train.json: missing trained scorer (tiny) (run the upstream stage first)"
+    assert (project / "data/curriculum/scored/plan.json").read_bytes() == plan
 
 
 def test_shards_switch_to_uint32_past_65536_tokens(tmp_path):

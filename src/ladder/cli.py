@@ -15,7 +15,7 @@ import sys
 from ladder import config
 from ladder.files import LadderError
 
-STAGES = ("download", "subset", "tokenizer", "shard", "curriculum", "train", "eval")
+STAGES = ("download", "subset", "tokenizer", "shard", "curriculum", "score", "train", "eval")
 # Tools around the pipeline: command -> (module with add_arguments(parser) and main(args), help).
 TOOLS = {
     "generate": ("generate", "sample text from a trained size, streamed as it is generated"),
@@ -44,6 +44,9 @@ def _stage(name: str, args) -> None:
     elif name == "curriculum":
         from ladder import curriculum
         curriculum.run(params.curriculum)
+    elif name == "score":
+        from ladder import score
+        score.run(params.curriculum)
     elif name == "train":
         from ladder import train
         params.size(args.size)
@@ -94,7 +97,8 @@ def parser(command: str | None = None) -> argparse.ArgumentParser:
         "subset": "sample, deduplicate and split into train/val (data/subset/)",
         "tokenizer": "train a byte-level BPE tokenizer on the train split (data/tokenizer/)",
         "shard": "tokenize both splits into binary shards (data/shards/)",
-        "curriculum": "write the staging plan training follows (data/curriculum/)",
+        "curriculum": "write the base staging plan training follows (data/curriculum/base/)",
+        "score": "order documents by a trained size's loss: the scored plan (data/curriculum/scored/)",
         "train": "train one size (results/<size>/)",
         "eval": "evaluate one trained size (results/<size>/eval.json)",
     }

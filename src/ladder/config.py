@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from ladder.files import LadderError, atomic_write_text
 
@@ -77,7 +77,9 @@ class Phase(Strict):
 
 class Curriculum(Strict):
     warmup: list[Phase] = []
-    order: Literal["none", "length", "compressibility"] = "none"
+    order: Literal["none", "length", "compressibility"] = "none"  # the base plan's difficulty proxy
+    direction: Literal["easy_first", "hard_first"] = "easy_first"
+    scorer: str = "tiny"  # the size whose trained model scores documents for the `scored` plan
 
     @model_validator(mode="after")
     def _shares(self):
@@ -145,8 +147,19 @@ class Eval(Strict):
     top_p: Fraction | None = 0.95
 
 
+Plan = Literal["base", "scored"]
+
+
 class Pipeline(Strict):
-    sizes: list[str] = ["tiny"]
+    # What a plain run builds: each size and the curriculum plan it trains on (data/curriculum/<plan>/).
+    sizes: dict[str, Plan] = {"tiny": "base"}
+
+    @field_validator("sizes", mode="before")
+    @classmethod
+    def _mapping(cls, v):
+        if isinstance(v, list):
+            raise ValueError("must map each size to its plan, e.g. {tiny: base, mini: base}")
+        return v
 
 
 class Params(Strict):
@@ -171,7 +184,19 @@ class Params(Strict):
         for name in self.pipeline.sizes:
             if name not in self.sizes:
                 raise ValueError(f"pipeline.sizes names {name!r}, which is not under sizes:")
+        scorer = self.curriculum.scorer
+        if scorer not in self.pipeline.sizes:
+            # the score stage (always in the DAG) needs the scorer's trained model
+            raise ValueError(f"curriculum.scorer: {scorer!r} must be one of pipeline.sizes "
+                             f"({', '.join(self.pipeline.sizes)})")
+        if self.pipeline.sizes[scorer] == "scored":
+            raise ValueError(f"pipeline.sizes.{scorer}: the scorer (curriculum.scorer) cannot train on "
+                             "the plan its own model orders; use base")
         return self
+
+    def plan_for(self, size: str) -> str:
+        """The curriculum plan a size trains on: its entry in pipeline.sizes, else base."""
+        return self.pipeline.sizes.get(size, "base")
 
     def size(self, name: str) -> Size:
         if name not in self.sizes:
@@ -193,8 +218,9 @@ STAGE_PARAMS: dict[str, list[str]] = {
     "subset": ["seed", "subset"],
     "tokenizer": ["tokenizer"],
     "shard": ["shard"],
-    "curriculum": ["curriculum"],
-    "train": ["seed", "lr", "train", "sizes.{size}"],
+    "curriculum": ["curriculum.warmup", "curriculum.order", "curriculum.direction"],
+    "score": ["curriculum.warmup", "curriculum.scorer", "curriculum.direction"],
+    "train": ["seed", "lr", "train", "sizes.{size}", "pipeline.sizes.{size}"],
     "eval": ["seed", "eval"],
 }
 PER_SIZE = ("train", "eval")
@@ -236,6 +262,7 @@ def stage_keys(stage: str, size: str | None = None) -> list[str]:
 def stage_params(params: Params, stage: str, size: str | None = None) -> dict[str, Any]:
     """The resolved values a stage depends on, keyed by their dotted names."""
     raw = params.model_dump(mode="json")
+    raw["pipeline"]["sizes"] = {s: params.plan_for(s) for s in params.sizes}  # unlisted sizes: base
     return {k: lookup(raw, k) for k in stage_keys(stage, size)}
 
 

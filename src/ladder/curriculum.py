@@ -2,8 +2,13 @@
 
 Two parts: a sequence-length warm-up (phases of a context length and a share of the token budget;
 the rest of the budget runs at `train.seq_len`), and an order over the train documents by a
-difficulty proxy (`length`: fewest tokens first; `compressibility`: most compressible first), or
-the natural order. The trainer reads the plan and follows it exactly.
+difficulty proxy (`length`: tokens per document; `compressibility`: zlib ratio of its ids), easiest
+first unless `direction: hard_first`, or the natural order. The trainer reads the plan and follows
+it exactly.
+
+This stage writes the `base` plan. The third proxy, the per-document loss of an already trained
+smaller size, is the `score` stage's `scored` plan (score.py); each size trains on the plan that
+`pipeline.sizes` names for it.
 """
 
 from __future__ import annotations
@@ -18,8 +23,12 @@ from ladder.files import atomic, log, need, read_json, sha256_file, write_json
 from ladder.loader import Concat
 from ladder.shard import INDEX, OUT as SHARDS, read_shard
 
-PLAN = Path("data/curriculum/plan.json")
-ORDER = Path("data/curriculum/order.npy")
+ROOT = Path("data/curriculum")
+
+
+def plan_files(plan: str) -> tuple[Path, Path]:
+    """(plan.json, order.npy) of a plan: `base` (this stage) or `scored` (the score stage)."""
+    return ROOT / plan / "plan.json", ROOT / plan / "order.npy"
 
 
 def documents(index: dict) -> tuple[np.ndarray, np.ndarray]:
@@ -44,24 +53,38 @@ def difficulty(order: str, index: dict, starts: np.ndarray, lengths: np.ndarray)
                      for a, n in zip(starts, lengths)])
 
 
-def run(cfg: Curriculum) -> dict:
-    index = read_json(need(INDEX, "shard index"))
-    starts, lengths = documents(index)
-    if cfg.order == "none":
+def write_plan(plan: str, cfg: Curriculum, index: dict, starts: np.ndarray, lengths: np.ndarray,
+               score: np.ndarray | None, info: dict, keep_scores: bool = False) -> dict:
+    """Order the documents by `score` (None: natural order) and write the plan atomically, with the
+    scores themselves (per document, natural order) as scores.npy when `keep_scores`."""
+    if score is None:
         order = np.arange(len(starts), dtype=np.int64)
     else:
-        order = np.argsort(difficulty(cfg.order, index, starts, lengths), kind="stable").astype(np.int64)
-    plan = {
+        order = np.argsort(score if cfg.direction == "easy_first" else -score, kind="stable").astype(np.int64)
+    out = {
         "warmup": [p.model_dump() for p in cfg.warmup],
-        "order": cfg.order,
+        **info,
+        "direction": cfg.direction if score is not None else None,
         "documents": int(len(starts)),
         "train_tokens": int(index["train"]["tokens"]),
     }
-    with atomic(PLAN, ORDER) as (tmp_plan, tmp_order):
-        with open(tmp_order, "wb") as f:
+    files = [*plan_files(plan)] + ([ROOT / plan / "scores.npy"] if keep_scores else [])
+    with atomic(*files) as tmps:
+        with open(tmps[1], "wb") as f:
             np.save(f, np.stack([starts[order], lengths[order]], axis=1))
-        plan["order_sha256"] = sha256_file(tmp_order)
-        write_json(tmp_plan, plan)
-    log.info("curriculum: %d documents ordered by %s, warm-up %s", len(starts), cfg.order,
+        if keep_scores:
+            with open(tmps[2], "wb") as f:
+                np.save(f, score.astype(np.float32))
+        out["order_sha256"] = sha256_file(tmps[1])
+        write_json(tmps[0], out)
+    log.info("curriculum (%s): %d documents ordered by %s%s, warm-up %s", plan, len(starts), out["order"],
+             f", {cfg.direction}" if score is not None else "",
              [(p.seq_len, p.share) for p in cfg.warmup] or "none")
-    return plan
+    return out
+
+
+def run(cfg: Curriculum) -> dict:
+    index = read_json(need(INDEX, "shard index"))
+    starts, lengths = documents(index)
+    score = None if cfg.order == "none" else difficulty(cfg.order, index, starts, lengths)
+    return write_plan("base", cfg, index, starts, lengths, score, {"order": cfg.order})

@@ -24,7 +24,7 @@ from safetensors.torch import load_model, save_model
 
 from ladder import device as dev, plan
 from ladder.config import Params, Train, stage_params
-from ladder.curriculum import ORDER, PLAN
+from ladder.curriculum import plan_files
 from ladder.files import LadderError, atomic, log, need, progress, read_json, sha256_file, write_json
 from ladder.loader import TrainStream, to_device, val_batches, verify
 from ladder.model import GPT, GPTConfig
@@ -85,7 +85,7 @@ def phases(staging: dict, t: Train, budget: int) -> list[tuple[int, int]]:
 def fingerprint(params: Params, size: str) -> str:
     """Everything that shapes the run; a checkpoint with another fingerprint is not resumed."""
     h = hashlib.sha256(json.dumps(stage_params(params, "train", size), sort_keys=True).encode())
-    for f in (INDEX, PLAN, ORDER):
+    for f in (INDEX, *plan_files(params.plan_for(size))):
         h.update(sha256_file(f).encode())
     return h.hexdigest()
 
@@ -165,8 +165,10 @@ def run(params: Params, size: str) -> dict:
     dev.setup(device)
     dtype = dev.precision(device, t.dtype)
     index = verify()
-    staging = read_json(need(PLAN, "curriculum plan"))
-    stream = TrainStream(index, np.load(need(ORDER, "curriculum order")))
+    plan_name = params.plan_for(size)
+    plan_json, order_npy = plan_files(plan_name)
+    staging = read_json(need(plan_json, f"curriculum plan ({plan_name})"))
+    stream = TrainStream(index, np.load(need(order_npy, f"curriculum order ({plan_name})")))
 
     torch.manual_seed(params.seed)
     cfg = model_config(params, size, index["vocab_size"])
@@ -276,7 +278,7 @@ def run(params: Params, size: str) -> dict:
         "final_val_loss": state["history"][-1][1].get("val_loss"),
         "device": str(device),
         "dtype": dtype,
-        "curriculum": staging | {"phases": plan_phases},
+        "curriculum": {"plan": plan_name} | staging | {"phases": plan_phases},
         "params_used": stage_params(params, "train", size),
     }
     with atomic(out["model"], out["config"], out["summary"]) as (tmp_model, tmp_cfg, tmp_summary):

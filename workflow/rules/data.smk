@@ -1,4 +1,4 @@
-# Data stages: corpus -> subset -> tokenizer -> shards -> curriculum plan.
+# Data stages: corpus -> subset -> tokenizer -> shards -> curriculum plan (base).
 #
 # Each rule's inputs are its upstream files, its own module and its params snapshot. Every stage
 # writes a small manifest holding the sha256 of its large outputs; downstream rules take the large
@@ -72,7 +72,7 @@ rule curriculum:
         "src/ladder/curriculum.py",
         snapshot("curriculum"),
     output:
-        "data/curriculum/order.npy",
-        "data/curriculum/plan.json",
+        "data/curriculum/base/order.npy",
+        "data/curriculum/base/plan.json",
     shell:
         "ladder curriculum"

@@ -1,7 +1,36 @@
-# Per-size stages: train@size -> eval@size, one job each per entry under sizes: in params.yaml.
+# Per-size stages: train@size -> eval@size, one job each per entry under sizes: in params.yaml, and
+# the score stage between the scorer's training and the sizes that train on the scored plan.
 # Large inputs are ancient() and tracked through their manifests, as in data.smk.
 # results/<size>/ckpt/ (the resumable checkpoint) is deliberately no output here: Snakemake deletes
 # a job's outputs before running it, and a rerun after a crash must find the checkpoint.
+
+
+SCORER = PARAMS.curriculum.scorer
+
+
+def plan(wildcards):
+    """The curriculum plan this size trains on (pipeline.sizes; base when unlisted)."""
+    folder = f"data/curriculum/{PARAMS.plan_for(wildcards.size)}"
+    return [ancient(f"{folder}/order.npy"), f"{folder}/plan.json"]
+
+
+rule score:
+    input:
+        ancient("data/shards/train"),
+        "data/shards/index.json",
+        ancient(f"results/{SCORER}/model.safetensors"),
+        f"results/{SCORER}/config.json",
+        f"results/{SCORER}/train.json",
+        ancient("data/tokenizer/tokenizer.json"),
+        "data/tokenizer/report.json",
+        "src/ladder/score.py",
+        snapshot("score"),
+    output:
+        "data/curriculum/scored/order.npy",
+        "data/curriculum/scored/plan.json",
+        "data/curriculum/scored/scores.npy",
+    shell:
+        "ladder score"
 
 
 rule train:
@@ -9,8 +38,7 @@ rule train:
         ancient("data/shards/train"),
         ancient("data/shards/val"),
         "data/shards/index.json",
-        ancient("data/curriculum/order.npy"),
-        "data/curriculum/plan.json",
+        plan,
         "src/ladder/train.py",
         "src/ladder/model.py",
         snapshot("train@{size}"),
