@@ -77,8 +77,9 @@ def bench_one(size: str, B: int, args, device: torch.device) -> dict:
     T, V = args.seq_len, args.vocab
     torch.manual_seed(0)
     cfg = GPTConfig(vocab_size=V, block_size=T, **SIZES[size], tie_weights=args.tie_weights, mup=args.mup,
-                    checkpoint_activations=args.checkpoint_activations)
+                    mlp_hidden=args.mlp_hidden, checkpoint_activations=args.checkpoint_activations)
     model = GPT(cfg).to(device)
+    model.fused_loss = args.fused_loss
     groups = model.param_groups(weight_decay=0.1)
     for g in groups:
         g["lr"] = 6e-4 * g["lr_scale"]
@@ -163,6 +164,7 @@ def print_table(rows: list[dict], args, device: torch.device) -> None:
     print(f"\n{name}, torch {torch.__version__}, ctx {args.seq_len}, vocab {args.vocab}, {mode}, {dtype}, "
           f"tied={args.tie_weights}, mup={args.mup}, ckpt={args.checkpoint_activations}, sdpa={args.sdpa}, "
           f"coord-descent={args.coordinate_descent}, grad_accum={args.grad_accum}, "
+          f"fused_loss={args.fused_loss}, mlp_hidden={args.mlp_hidden or 'default'}, ablate_rope={args.ablate_rope}, "
           f"{args.steps} timed steps after {args.warmup} warm-up; MFU vs {args.peak_tflops:g} TFLOP/s")
     head = ("size", "params (M)", "micro-batch", "tokens/s", "step ms (median)", "peak mem GiB", "MFU",
             "warm-up s", "loss")
@@ -199,6 +201,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--tie-weights", action=argparse.BooleanOptionalAction, default=True)
     ap.add_argument("--mup", action="store_true")
     ap.add_argument("--checkpoint-activations", action="store_true")
+    ap.add_argument("--fused-loss", action=argparse.BooleanOptionalAction, default=True,
+                    help="lm_head + cross-entropy in one pass (kernels.py) instead of the plain path")
+    ap.add_argument("--mlp-hidden", type=int, default=0, help="SwiGLU hidden size (0: the model's default)")
+    ap.add_argument("--ablate-rope", action="store_true",
+                    help="diagnostic: skip the rotary embedding (a wrong model) to see what it costs")
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--peak-tflops", type=float, default=989.0, help="MFU denominator (H100 SXM dense bf16)")
     ap.add_argument("--data-dir", type=Path, default=None, help="real token shards instead of random (hook)")
@@ -207,6 +214,10 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     device = torch.device(args.device)
+    if args.ablate_rope:
+        import ladder.model
+
+        ladder.model.apply_rope = lambda x, cos, sin: x
     if device.type == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True

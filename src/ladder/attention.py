@@ -17,7 +17,7 @@ from ladder import device as dev
 from ladder.evaluate import load_trained
 from ladder.files import LadderError, atomic, log
 from ladder.generate import decode_stream
-from ladder.model import GPT, Attention, apply_rope
+from ladder.model import GPT, Attention
 from ladder.tokenizer import load as load_tokenizer
 from ladder.train import outputs as train_outputs
 
@@ -27,10 +27,8 @@ LABEL_PANELS = 64  # ... and this many panels (beyond, the image would be huge)
 
 def attention_probs(attn: Attention, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
     """Attention probabilities (B, nh, T, T) of `attn` for its input x (B, T, C)."""
-    B, T, C = x.shape
-    q = attn.q_proj(x).view(B, T, attn.n_head, attn.head_dim).transpose(1, 2)
-    k = attn.k_proj(x).view(B, T, attn.n_head, attn.head_dim).transpose(1, 2)
-    q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
+    T = x.size(1)
+    q, k, _ = attn.project(x, cos, sin)  # (B, nh, T, hd)
     scores = (q @ k.transpose(-2, -1)).float() * attn.scale  # (B, nh, T, T)
     causal = torch.ones(T, T, dtype=torch.bool, device=x.device).tril()
     return scores.masked_fill(~causal, float("-inf")).softmax(dim=-1)

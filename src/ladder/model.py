@@ -116,7 +116,7 @@ def rope_tables(head_dim: int, max_len: int, theta: float):
 
 
 def apply_rope(x, cos, sin):
-    # x: (B, nh, T, hd); cos, sin: (T, hd).  Cast the tables, not x, so bf16 stays bf16.
+    # x: (..., hd); cos, sin broadcast to it (T on x's time axis).  Cast the tables, not x, so bf16 stays bf16.
     cos, sin = cos.to(x.dtype), sin.to(x.dtype)
     x1, x2 = x.chunk(2, dim=-1)
     return x * cos + torch.cat((-x2, x1), dim=-1) * sin
@@ -160,12 +160,21 @@ class Attention(nn.Module):
         self.v_proj = nn.Linear(C, C, bias=False)
         self.o_proj = nn.Linear(C, C, bias=False)
 
+    def project(self, x, cos, sin):
+        """q, k, v (B, nh, T, hd) for x (B, T, C), q and k rotated by RoPE (cos, sin: (T, hd))."""
+        B, T, C = x.shape
+        heads = (B, T, self.n_head, self.head_dim)
+        # Rotate in the (B, T, nh, hd) layout the projections write, then view as (B, nh, T, hd),
+        # so RoPE's reads and writes run through memory in order, forward and backward.
+        cos, sin = cos[:, None], sin[:, None]  # (T, 1, hd)
+        q = apply_rope(self.q_proj(x).view(heads), cos, sin)
+        k = apply_rope(self.k_proj(x).view(heads), cos, sin)
+        v = self.v_proj(x).view(heads)
+        return q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)
+
     def forward(self, x, cos, sin, cache: KVCache | None = None, pos: int = 0):
         B, T, C = x.shape
-        q = self.q_proj(x).view(B, T, self.n_head, self.head_dim).transpose(1, 2)  # (B, nh, T, hd)
-        k = self.k_proj(x).view(B, T, self.n_head, self.head_dim).transpose(1, 2)
-        v = self.v_proj(x).view(B, T, self.n_head, self.head_dim).transpose(1, 2)
-        q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
+        q, k, v = self.project(x, cos, sin)  # (B, nh, T, hd)
         if cache is None:  # training / full forward: flash attention on CUDA
             y = F.scaled_dot_product_attention(q, k, v, is_causal=True, scale=self.scale)
         else:
@@ -215,6 +224,8 @@ class Block(nn.Module):
 
 
 class GPT(nn.Module):
+    fused_loss = True  # on CUDA, train through kernels.linear_cross_entropy (False: the plain path)
+
     def __init__(self, config: GPTConfig):
         super().__init__()
         self.config = config
@@ -256,7 +267,9 @@ class GPT(nn.Module):
 
         With targets (B, T): loss is the mean cross-entropy, ignoring -1.  The
         logits returned are the tensor the loss was computed from (bf16 under
-        autocast); nothing else is materialised.
+        autocast); nothing else is materialised.  Training on CUDA (targets
+        given, gradients on, `fused_loss`) returns no logits: the loss comes
+        from the fused lm_head + cross-entropy of kernels.py.
         """
         B, T = idx.shape
         if pos + T > self.config.block_size:
@@ -274,6 +287,11 @@ class GPT(nn.Module):
             # μP output multiplier 1/m, applied to the C-wide input of lm_head
             # rather than the V-wide logits: same function, V/C times fewer flops.
             x = x * (1.0 / self.config.width_mult)
+        if targets is not None and self.fused_loss and x.is_cuda and torch.is_grad_enabled():
+            # training on a GPU: lm_head and the loss in one pass, no logits kept (kernels.py)
+            from ladder.kernels import linear_cross_entropy
+
+            return None, linear_cross_entropy(x, self.lm_head.weight, targets)
         logits = self.lm_head(x)  # (B, T, V)
         loss = None
         if targets is not None:
