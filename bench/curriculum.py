@@ -75,16 +75,7 @@ def curves(size: str) -> pd.DataFrame:
     return pd.concat(frames)
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("compare", choices=list(SETTINGS), help="which part of the curriculum to measure")
-    ap.add_argument("--sizes", nargs="+", default=["tiny", "mini"])
-    ap.add_argument("--seeds", nargs="+", type=int, default=None, help="default: params.yaml's seed")
-    ap.add_argument("--tokens", type=int, default=None, help="token budget of every compared size")
-    ap.add_argument("--out", type=Path, default=None, help="default: results/curriculum-<compare>")
-    args = ap.parse_args()
-    out = args.out or Path(f"results/curriculum-{args.compare}")
-    out.mkdir(parents=True, exist_ok=True)
+def measure(args, out: Path) -> pd.DataFrame:
     original = PARAMS.read_text()
     params = yaml.safe_load(original)
     seeds = args.seeds or [params["seed"]]
@@ -105,20 +96,34 @@ def main() -> None:
         ladder("curriculum")
         if args.compare == "scored":
             ladder("score")
-    data = pd.concat(rows)
+    return pd.concat(rows)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("compare", choices=list(SETTINGS), help="which part of the curriculum to measure")
+    ap.add_argument("--sizes", nargs="+", default=["tiny", "mini"])
+    ap.add_argument("--seeds", nargs="+", type=int, default=None, help="default: params.yaml's seed")
+    ap.add_argument("--tokens", type=int, default=None, help="token budget of every compared size")
+    ap.add_argument("--out", type=Path, default=None, help="default: results/curriculum-<compare>")
+    ap.add_argument("--replot", action="store_true", help="train nothing: report and plot <out>/curves.csv")
+    args = ap.parse_args()
+    out = args.out or Path(f"results/curriculum-{args.compare}")
+    out.mkdir(parents=True, exist_ok=True)
+    data = pd.read_csv(out / "curves.csv") if args.replot else measure(args, out)
     settings = list(dict.fromkeys(data.setting))
     last = data[data.metric == "val_loss"].sort_values("tokens").groupby(["size", "setting", "seed"]).value.last()
     print("final val loss per seed:\n" + last.unstack("seed").round(4).to_string() + "\n")
     final = last.groupby(["size", "setting"]).mean().unstack("setting")[settings]
     for s in settings[1:]:
         final[f"{s} - {settings[0]}"] = final[s] - final[settings[0]]
-    print(f"mean over {len(seeds)} seed(s):\n" + final.round(4).to_string())
+    print(f"mean over {data.seed.nunique()} seed(s):\n" + final.round(4).to_string())
 
     sns.set_theme(style="whitegrid")
     grid = sns.relplot(data=data, x="tokens", y="value", hue="setting", style="metric", col="size",
                        kind="line", height=3.5, aspect=1.3, facet_kws={"sharey": False})
     grid.set_axis_labels("tokens", "loss (nats/token)")
-    grid.figure.suptitle(f"{TITLES[args.compare]} (same tokens, same seed)", y=1.03)
+    grid.figure.suptitle(f"{TITLES[args.compare]} (same tokens and seeds)", y=1.03)
     grid.savefig(out / "curriculum.png", dpi=120, bbox_inches="tight")
     print(f"wrote {out / 'curriculum.png'}")
 
