@@ -46,7 +46,8 @@ def document_losses(model, index: dict, starts: np.ndarray, rows: int, device, d
         y = np.full((len(group), L), -1, dtype=np.int64)  # -1: past the end of the stream, not scored
         for r, a in enumerate(group):
             k = min(L, n - 1 - a)
-            x[r, :k], y[r, :k] = tokens.read(a, k), tokens.read(a + 1, k)
+            window = tokens.read(a, k + 1)
+            x[r, :k], y[r, :k] = window[:-1], window[1:]
         with dev.autocast(device, dtype):
             logits, _ = model(to_device(torch.from_numpy(x), device))
         loss = F.cross_entropy(logits.float().flatten(0, 1), to_device(torch.from_numpy(y), device).flatten(),
