@@ -25,12 +25,15 @@ import contextlib
 import gc
 import itertools
 import json
+import re
 import statistics
 import sys
 import time
 from pathlib import Path
 
 import torch
+import torch.nn as nn
+import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 from ladder.model import GPT, GPTConfig  # noqa: E402
@@ -53,6 +56,39 @@ def parse_micro_batch(items: list[str], sizes: list[str]) -> dict[str, list[int]
         for s in [name] if name else sizes:
             out[s] = [int(v) for v in value.split(",")]
     return out
+
+
+class GeluMLP(nn.Module):
+    def __init__(self, C: int):
+        super().__init__()
+        self.c_fc, self.c_proj = nn.Linear(C, 4 * C, bias=False), nn.Linear(4 * C, C, bias=False)
+
+    def forward(self, x):
+        return self.c_proj(F.gelu(self.c_fc(x), approximate="tanh"))
+
+
+class TokenAndPosition(nn.Module):
+    """Token embedding plus a learned position embedding; `.weight` stays the (tied) token table."""
+
+    def __init__(self, tokens: nn.Embedding, block_size: int):
+        super().__init__()
+        self.tokens, self.positions = tokens, nn.Embedding(block_size, tokens.embedding_dim)
+        self.weight = tokens.weight
+
+    def forward(self, idx):
+        return self.tokens(idx) + self.positions(torch.arange(idx.size(1), device=idx.device))
+
+
+def to_gpt2_layout(model: GPT) -> nn.Parameter:
+    """Diagnostic: rebuild the blocks in nanoGPT's GPT-2 layout (LayerNorm without bias, GELU MLP of
+    4C, learned positions; main() turns RoPE off), so its published figures compare like with like.
+    Not a model the project trains. Returns the new position table, for an optimizer group."""
+    C = model.config.n_embd
+    for block in model.layers:
+        block.input_layernorm, block.post_attention_layernorm = nn.LayerNorm(C, bias=False), nn.LayerNorm(C, bias=False)
+        block.mlp = GeluMLP(C)
+    model.embed_tokens = TokenAndPosition(model.embed_tokens, model.config.block_size)
+    return model.embed_tokens.positions.weight
 
 
 def random_batches(n: int, B: int, T: int, vocab: int, device: torch.device, seed: int = 0):
@@ -78,9 +114,13 @@ def bench_one(size: str, B: int, args, device: torch.device) -> dict:
     torch.manual_seed(0)
     cfg = GPTConfig(vocab_size=V, block_size=T, **SIZES[size], tie_weights=args.tie_weights, mup=args.mup,
                     mlp_hidden=args.mlp_hidden, checkpoint_activations=args.checkpoint_activations)
-    model = GPT(cfg).to(device)
-    model.fused_loss = args.fused_loss
+    model = GPT(cfg)
+    positions = to_gpt2_layout(model) if args.layout == "gpt2" else None
     groups = model.param_groups(weight_decay=0.1)
+    if positions is not None:
+        groups[-1]["params"].append(positions)  # no_decay, like the token table
+    model.to(device)
+    model.fused_loss = args.fused_loss
     for g in groups:
         g["lr"] = 6e-4 * g["lr_scale"]
     opt = torch.optim.AdamW(groups, lr=6e-4, betas=(0.9, 0.95), fused=device.type == "cuda")
@@ -144,17 +184,53 @@ def bench_one(size: str, B: int, args, device: torch.device) -> dict:
     return row
 
 
-def print_profile(step, device: torch.device, sync) -> None:
-    """Top kernels of 3 steps, by time spent on the device (CPU ops on CPU)."""
+# Kernel name patterns -> where the time goes; the first match wins, unmatched kernels are "other".
+KERNEL_KINDS = [
+    ("loss (Triton)", re.compile(r"_loss_and_grad")),
+    ("GEMM", re.compile(r"nvjet|gemm|cutlass|xmma|cublas", re.I)),
+    ("attention", re.compile(r"cudnn|flash|fmha|attention", re.I)),
+    ("optimizer + clip", re.compile(r"adam|multi_tensor|foreach|norm_kernel|lpnorm", re.I)),
+    ("Inductor fused (norms, SwiGLU, RoPE, adds, casts)", re.compile(r"^triton_")),
+]
+
+
+def print_profile(step, device: torch.device, sync, steps: int = 3) -> None:
+    """Top kernels of a few steps by device time, then that time per step by kind of kernel."""
+    from torch.autograd import DeviceType
     from torch.profiler import ProfilerActivity, profile
 
     acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
+    t0 = time.perf_counter()
     with profile(activities=acts) as prof:
-        for _ in range(3):
+        for _ in range(steps):
             step()
         sync()
+    wall_ms = 1000 * (time.perf_counter() - t0) / steps
     key = "self_device_time_total" if device.type == "cuda" else "self_cpu_time_total"
-    print(prof.key_averages().table(sort_by=key, row_limit=25, max_name_column_width=90), flush=True)
+    events = prof.key_averages()
+    print(events.table(sort_by=key, row_limit=25, max_name_column_width=90), flush=True)
+    if device.type != "cuda":
+        return
+    kernels = sorted((e for e in prof.events() if e.device_type == DeviceType.CUDA and not e.is_user_annotation),
+                     key=lambda e: e.time_range.start)
+    per_kind: dict[str, float] = {}
+    for e in kernels:
+        kind = next((k for k, rx in KERNEL_KINDS if rx.search(e.name)), "other")
+        per_kind[kind] = per_kind.get(kind, 0.0) + e.time_range.elapsed_us() / 1000 / steps
+    busy = sum(per_kind.values())
+    print(f"device time per step by kind ({steps} profiled steps; wall {wall_ms:.1f} ms/step under the profiler):")
+    for kind, ms in sorted(per_kind.items(), key=lambda kv: -kv[1]):
+        print(f"  {kind:<52} {ms:8.2f} ms  {100 * ms / busy:5.1f}%")
+    print(f"  {'total kernel time':<52} {busy:8.2f} ms", flush=True)
+    # Idle stretches between kernels: where the GPU waited for the CPU (slowed by the profiler itself).
+    gaps, end = [], kernels[0].time_range.end
+    for prev, e in zip(kernels, kernels[1:]):
+        if e.time_range.start > end:
+            gaps.append((e.time_range.start - end, prev.name, e.name))
+        end = max(end, e.time_range.end)
+    print(f"device idle between kernels: {sum(g for g, *_ in gaps) / 1000 / steps:.2f} ms/step; longest:")
+    for us, before, after in sorted(gaps, reverse=True)[:8]:
+        print(f"  {us / 1000:6.2f} ms after {before[:60]} before {after[:60]}")
 
 
 def print_table(rows: list[dict], args, device: torch.device) -> None:
@@ -164,7 +240,7 @@ def print_table(rows: list[dict], args, device: torch.device) -> None:
     print(f"\n{name}, torch {torch.__version__}, ctx {args.seq_len}, vocab {args.vocab}, {mode}, {dtype}, "
           f"tied={args.tie_weights}, mup={args.mup}, ckpt={args.checkpoint_activations}, sdpa={args.sdpa}, "
           f"coord-descent={args.coordinate_descent}, grad_accum={args.grad_accum}, "
-          f"fused_loss={args.fused_loss}, mlp_hidden={args.mlp_hidden or 'default'}, ablate_rope={args.ablate_rope}, "
+          f"fused_loss={args.fused_loss}, mlp_hidden={args.mlp_hidden or 'default'}, ablate_rope={args.ablate_rope}, layout={args.layout}, "
           f"{args.steps} timed steps after {args.warmup} warm-up; MFU vs {args.peak_tflops:g} TFLOP/s")
     head = ("size", "params (M)", "micro-batch", "tokens/s", "step ms (median)", "peak mem GiB", "MFU",
             "warm-up s", "loss")
@@ -204,6 +280,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--fused-loss", action=argparse.BooleanOptionalAction, default=True,
                     help="lm_head + cross-entropy in one pass (kernels.py) instead of the plain path")
     ap.add_argument("--mlp-hidden", type=int, default=0, help="SwiGLU hidden size (0: the model's default)")
+    ap.add_argument("--layout", choices=["llama", "gpt2"], default="llama",
+                    help="diagnostic: gpt2 = nanoGPT's block layout (LayerNorm, GELU 4C, learned positions, "
+                         "no RoPE) to compare with its published figures like with like")
     ap.add_argument("--ablate-rope", action="store_true",
                     help="diagnostic: skip the rotary embedding (a wrong model) to see what it costs")
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -214,7 +293,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     device = torch.device(args.device)
-    if args.ablate_rope:
+    if args.ablate_rope or args.layout == "gpt2":
         import ladder.model
 
         ladder.model.apply_rope = lambda x, cos, sin: x

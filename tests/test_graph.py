@@ -74,3 +74,25 @@ def test_plots_cover_every_size_of_the_default_params():
     for plot in plots:
         (definition,) = plot.values()
         assert {f.split("/")[1] for f in definition["y"]} == set(params["sizes"])
+
+
+def test_gpu_profile_gives_the_one_gpu_to_every_rule_that_uses_it():
+    """Rules whose command puts a model on the device hold the profile's single `gpu` resource, so
+    two of them never share a card (score next to train would not fit a 12 GB GPU)."""
+    import re
+
+    import yaml
+
+    from conftest import ROOT
+
+    profile = yaml.safe_load((ROOT / "workflow/profiles/gpu/config.yaml").read_text())
+    held = {entry.partition(":")[0] for entry in profile["set-resources"] if entry.endswith(":gpu=1")}
+    module = {"eval": "evaluate"}  # command -> module, where the names differ
+    uses_device = set()
+    for rules in (ROOT / "workflow/rules").glob("*.smk"):
+        for rule, command in re.findall(r'^rule (\w+):.*?"ladder (\w+)', rules.read_text(), re.S | re.M):
+            source = (ROOT / "src/ladder" / f"{module.get(command, command)}.py").read_text()
+            if "from ladder import device" in source:
+                uses_device.add(rule)
+    assert uses_device == {"score", "train", "eval"}
+    assert held == uses_device
