@@ -4,8 +4,10 @@
 Each size trains for --steps timed optimizer steps after --warmup untimed ones
 (the first of which compiles), on random tokens by default: vocab 50304 and
 context 1024, nanoGPT's setting, so the figures compare with its published
-ones.  One step = --grad-accum micro-batches forward+backward, gradient
-clipping at 1.0, one fused AdamW step: what src/ladder/train.py does.
+ones.  --data shards reads the pipeline's train shards instead, through the
+train stage's loader, inside the timed step.  One step = --grad-accum
+micro-batches forward+backward, gradient clipping at 1.0, one fused AdamW
+step: what src/ladder/train.py does.
 
 MFU = model.flops_per_token(T) * tokens/s / peak, peak = 989 TFLOP/s (H100 SXM
 dense bf16) unless --peak-tflops says otherwise.  flops_per_token is 6N + 12LdT
@@ -31,11 +33,14 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+from ladder.files import LadderError  # noqa: E402
+from ladder.loader import TrainStream, to_device, verify  # noqa: E402
 from ladder.model import GPT, GPTConfig  # noqa: E402
 
 # Same shapes as params.yaml's sizes (keep in sync); head_dim 32 for tiny/mini, 64 above.
@@ -91,26 +96,26 @@ def to_gpt2_layout(model: GPT) -> nn.Parameter:
     return model.embed_tokens.positions.weight
 
 
-def random_batches(n: int, B: int, T: int, vocab: int, device: torch.device, seed: int = 0):
+def random_batches(B: int, T: int, vocab: int, device: torch.device, seed: int = 0, n: int = 4):
+    """n random (x, y) batches made on the device, cycled: no input pipeline at all."""
     g = torch.Generator(device=device).manual_seed(seed)
-    return [(torch.randint(0, vocab, (B, T), device=device, generator=g),
+    data = [(torch.randint(0, vocab, (B, T), device=device, generator=g),
              torch.randint(0, vocab, (B, T), device=device, generator=g)) for _ in range(n)]
+    return itertools.cycle(data)
 
 
-def shard_batches(data_dir: Path, n: int, B: int, T: int, device: torch.device):
-    """n (x, y) batches read from the pipeline's train shards (preloaded, so reading is not timed)."""
-    import numpy as np
-
-    from ladder.files import read_json
-    from ladder.loader import TrainStream
-
-    index = read_json(data_dir / "index.json")
+def shard_batches(index: dict, B: int, T: int, device: torch.device):
+    """The pipeline's train shards, read as the train stage reads them (in stream order, from a
+    cursor, pinned and copied without blocking), inside the timed step."""
     stream = TrainStream(index, np.array([[0, index["train"]["tokens"]]]))
-    return [tuple(t.to(device) for t in stream.batch(i * B * T, B, T)) for i in range(n)]
+    for pos in itertools.count(0, B * T):
+        x, y = stream.batch(pos, B, T)
+        yield to_device(x, device), to_device(y, device)
 
 
 def bench_one(size: str, B: int, args, device: torch.device) -> dict:
-    T, V = args.seq_len, args.vocab
+    T = args.seq_len
+    V = args.index["vocab_size"] if args.data == "shards" else args.vocab
     torch.manual_seed(0)
     cfg = GPTConfig(vocab_size=V, block_size=T, **SIZES[size], tie_weights=args.tie_weights, mup=args.mup,
                     mlp_hidden=args.mlp_hidden, checkpoint_activations=args.checkpoint_activations)
@@ -127,12 +132,12 @@ def bench_one(size: str, B: int, args, device: torch.device) -> dict:
     fwd = torch.compile(model, mode=args.compile_mode) if args.compile else model
     amp = (torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" and args.dtype == "bf16"
            else contextlib.nullcontext())
-    n_distinct = 4
-    data = (shard_batches(args.data_dir, n_distinct, B, T, device) if args.data_dir
-            else random_batches(n_distinct, B, T, V, device))
-    batches = itertools.cycle(data)
+    def make_batches():
+        return shard_batches(args.index, B, T, device) if args.data == "shards" else random_batches(B, T, V, device)
+
     with torch.no_grad():  # reference: eager fp32 loss at init, on the batch the first step sees
-        ref_loss = model(*data[0])[1].item()
+        ref_loss = model(*next(make_batches()))[1].item()
+    batches = make_batches()
 
     def step():
         for _ in range(args.grad_accum):
@@ -180,7 +185,6 @@ def bench_one(size: str, B: int, args, device: torch.device) -> dict:
                peak_mem_gib=torch.cuda.max_memory_allocated() / 2**30 if device.type == "cuda" else float("nan"),
                mfu=flops * tok_s / (args.peak_tflops * 1e12), flops_per_token=flops, warmup_s=warmup_s,
                final_loss=loss.item(), loss_vs_fp32_eager=check if args.warmup and args.grad_accum == 1 else None)
-    del model, opt, fwd, data, batches
     return row
 
 
@@ -237,7 +241,9 @@ def print_table(rows: list[dict], args, device: torch.device) -> None:
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
     mode = ("compile" + (f" ({args.compile_mode})" if args.compile_mode else "")) if args.compile else "eager"
     dtype = args.dtype if device.type == "cuda" else "fp32"
-    print(f"\n{name}, torch {torch.__version__}, ctx {args.seq_len}, vocab {args.vocab}, {mode}, {dtype}, "
+    data = (f"train shards (vocab {args.index['vocab_size']})" if args.data == "shards"
+            else f"random tokens (vocab {args.vocab})")
+    print(f"\n{name}, torch {torch.__version__}, ctx {args.seq_len}, {data}, {mode}, {dtype}, "
           f"tied={args.tie_weights}, mup={args.mup}, ckpt={args.checkpoint_activations}, sdpa={args.sdpa}, "
           f"coord-descent={args.coordinate_descent}, grad_accum={args.grad_accum}, "
           f"fused_loss={args.fused_loss}, mlp_hidden={args.mlp_hidden or 'default'}, ablate_rope={args.ablate_rope}, layout={args.layout}, "
@@ -287,10 +293,17 @@ def main(argv: list[str] | None = None) -> int:
                     help="diagnostic: skip the rotary embedding (a wrong model) to see what it costs")
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--peak-tflops", type=float, default=989.0, help="MFU denominator (H100 SXM dense bf16)")
-    ap.add_argument("--data-dir", type=Path, default=None, help="real token shards instead of random (hook)")
+    ap.add_argument("--data", choices=["random", "shards"], default="random",
+                    help="random tokens (vocab --vocab), or the pipeline's train shards in data/shards/ "
+                         "(their tokenizer's vocab), read inside the timed step as the train stage reads them")
     ap.add_argument("--profile", nargs="*", default=[], choices=list(SIZES), help="print top kernels for these sizes")
     ap.add_argument("--json", type=Path, default=None, help="also write the rows here")
     args = ap.parse_args(argv)
+    try:
+        args.index = verify() if args.data == "shards" else None  # every shard against its sha256, once
+    except LadderError as e:
+        print(f"throughput: error: {e}", file=sys.stderr)
+        return 1
 
     device = torch.device(args.device)
     if args.ablate_rope or args.layout == "gpt2":
