@@ -4,9 +4,10 @@
     python bench/curriculum.py scored [--sizes mini small] [--seeds 1337 1338] [--tokens N]
 
 `warmup`: the sequence-length warm-up off, then on (a quarter, then half the context for 15% of the
-tokens each). `scored`: the documents in their natural order, then ordered by the per-document loss
-of the trained scorer (`curriculum.scorer`, trained first if it is not yet), easiest first, then
-hardest first; the scorer itself is not among the compared sizes.
+tokens each). `scored`: the documents in their natural order, then shuffled (seeded by params.yaml's
+seed: the control), then ordered by the per-document loss of the trained scorer
+(`curriculum.scorer`, trained first if it is not yet), easiest first, then hardest first; the
+scorer itself is not among the compared sizes.
 
 Run from a project whose data stages are built. Each setting rewrites the plans and trains every
 size with every seed (`ladder train`; `--tokens` sets one budget for all of them); the script then
@@ -54,6 +55,11 @@ def scored_settings(params: dict, sizes: list[str]):
     if not (Path("results") / scorer / "model.safetensors").exists():
         ladder("train", "--size", scorer)
     yield "natural order", sizes
+    params["curriculum"]["order"] = "random"  # the control: leaving the corpus order without a difficulty signal
+    PARAMS.write_text(yaml.safe_dump(params, sort_keys=False))
+    ladder("curriculum")
+    yield "random order", sizes
+    params["curriculum"]["order"] = "none"
     for direction in ("easy_first", "hard_first"):
         params["curriculum"]["direction"] = direction
         params["pipeline"]["sizes"] = {scorer: "base"} | {s: "scored" for s in sizes}

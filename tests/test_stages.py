@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import ENV, edit_params, sh
+from conftest import ENV, edit_params, planned, sh
 from ladder.shard import read_shard
 
 
@@ -198,6 +198,26 @@ def test_curriculum_orders_documents_by_difficulty(project, order, direction):
     # every document exactly once
     assert sorted(table[:, 0].tolist()) == sorted(set(table[:, 0].tolist()))
     sh("ladder train --size tiny", project)
+
+
+def test_random_order_is_a_seeded_shuffle(project):
+    """The control for the difficulty orders: every document once, the same shuffle for a seed,
+    another for another seed, and a rerun of the stage when the seed changes."""
+    natural = np.load(project / "data/curriculum/base/order.npy")  # order: none
+    tables = {}
+    for seed in (1, 1, 2):
+        edit_params(project, lambda p: (p["curriculum"].update(order="random", direction="hard_first"),
+                                        p.update(seed=seed)))
+        sh("ladder curriculum", project)
+        table = np.load(project / "data/curriculum/base/order.npy")
+        assert sorted(map(tuple, table)) == sorted(map(tuple, natural))
+        assert seed not in tables or np.array_equal(tables[seed], table)
+        tables[seed] = table
+    plan = json.loads((project / "data/curriculum/base/plan.json").read_text())
+    assert plan["order"] == "random" and plan["seed"] == 2 and plan["direction"] is None
+    assert not np.array_equal(tables[1], tables[2]) and not np.array_equal(tables[1], natural)
+    edit_params(project, lambda p: p.update(seed=3))
+    assert planned(project, "data/curriculum/base/order.npy")["curriculum"] == 1
 
 
 def test_scored_plan_orders_documents_by_the_scorer_loss(built):

@@ -43,7 +43,7 @@ def _stage(name: str, args) -> None:
         shard.run(params.shard)
     elif name == "curriculum":
         from ladder import curriculum
-        curriculum.run(params.curriculum)
+        curriculum.run(params.curriculum, params.seed)
     elif name == "score":
         from ladder import score
         score.run(params.curriculum)

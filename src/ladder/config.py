@@ -77,7 +77,7 @@ class Phase(Strict):
 
 class Curriculum(Strict):
     warmup: list[Phase] = []
-    order: Literal["none", "length", "compressibility"] = "none"  # the base plan's difficulty proxy
+    order: Literal["none", "random", "length", "compressibility"] = "none"  # the base plan's order
     direction: Literal["easy_first", "hard_first"] = "easy_first"
     scorer: str = "tiny"  # the size whose trained model scores documents for the `scored` plan
 
@@ -218,7 +218,7 @@ STAGE_PARAMS: dict[str, list[str]] = {
     "subset": ["seed", "subset"],
     "tokenizer": ["tokenizer"],
     "shard": ["shard"],
-    "curriculum": ["curriculum.warmup", "curriculum.order", "curriculum.direction"],
+    "curriculum": ["seed", "curriculum.warmup", "curriculum.order", "curriculum.direction"],
     "score": ["curriculum.warmup", "curriculum.scorer", "curriculum.direction"],
     "train": ["seed", "lr", "train", "sizes.{size}", "pipeline.sizes.{size}"],
     "eval": ["seed", "eval"],
