@@ -203,7 +203,8 @@ def test_curriculum_orders_documents_by_difficulty(project, order, direction):
 def test_random_order_is_a_seeded_shuffle(project):
     """The control for the difficulty orders: every document once, the same shuffle for a seed,
     another for another seed, and a rerun of the stage when the seed changes."""
-    natural = np.load(project / "data/curriculum/base/order.npy")  # order: none
+    base = np.load(project / "data/curriculum/base/order.npy")
+    natural = base[np.argsort(base[:, 0])]  # the documents in corpus order
     tables = {}
     for seed in (1, 1, 2):
         edit_params(project, lambda p: (p["curriculum"].update(order="random", direction="hard_first"),
@@ -228,7 +229,8 @@ def test_scored_plan_orders_documents_by_the_scorer_loss(built):
     folder = built / "data/curriculum/scored"
     plan = json.loads((folder / "plan.json").read_text())
     table, scores = np.load(folder / "order.npy"), np.load(folder / "scores.npy")
-    natural = np.load(built / "data/curriculum/base/order.npy")  # order: none
+    base = np.load(built / "data/curriculum/base/order.npy")
+    natural = base[np.argsort(base[:, 0])]  # the documents in corpus order
     assert plan["order"] == "loss" and plan["scorer"] == "tiny" and len(table) == len(scores) == plan["documents"]
     assert plan["scorer_model_sha256"] == json.loads((built / "results/tiny/train.json").read_text())["model_sha256"]
     doc = {int(start): k for k, start in enumerate(natural[:, 0])}

@@ -77,7 +77,7 @@ class Phase(Strict):
 
 class Curriculum(Strict):
     warmup: list[Phase] = []
-    order: Literal["none", "random", "length", "compressibility"] = "none"  # the base plan's order
+    order: Literal["none", "random", "length", "compressibility"] = "random"  # the base plan's order
     direction: Literal["easy_first", "hard_first"] = "easy_first"
     scorer: str = "tiny"  # the size whose trained model scores documents for the `scored` plan
 
