@@ -132,6 +132,7 @@ def bench_one(size: str, B: int, args, device: torch.device) -> dict:
     fwd = torch.compile(model, mode=args.compile_mode) if args.compile else model
     amp = (torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" and args.dtype == "bf16"
            else contextlib.nullcontext())
+
     def make_batches():
         return shard_batches(args.index, B, T, device) if args.data == "shards" else random_batches(B, T, V, device)
 
@@ -226,7 +227,8 @@ def print_profile(step, device: torch.device, sync, steps: int = 3) -> None:
     for kind, ms in sorted(per_kind.items(), key=lambda kv: -kv[1]):
         print(f"  {kind:<52} {ms:8.2f} ms  {100 * ms / busy:5.1f}%")
     print(f"  {'total kernel time':<52} {busy:8.2f} ms", flush=True)
-    # Idle stretches between kernels: where the GPU waited for the CPU (slowed by the profiler itself).
+    # Idle stretches between kernels: the latency from one kernel to the next, or the GPU waiting for
+    # the CPU (which the profiler slows down, so this overstates the unprofiled idle time).
     gaps, end = [], kernels[0].time_range.end
     for prev, e in zip(kernels, kernels[1:]):
         if e.time_range.start > end:
