@@ -117,8 +117,12 @@ def bench_one(size: str, B: int, args, device: torch.device) -> dict:
     T = args.seq_len
     V = args.index["vocab_size"] if args.data == "shards" else args.vocab
     torch.manual_seed(0)
-    cfg = GPTConfig(vocab_size=V, block_size=T, **SIZES[size], tie_weights=args.tie_weights, mup=args.mup,
-                    mlp_hidden=args.mlp_hidden, checkpoint_activations=args.checkpoint_activations)
+    shape = dict(SIZES[size])
+    if args.head_dim:
+        shape["n_head"] = shape["n_embd"] // args.head_dim
+    cfg = GPTConfig(vocab_size=V, block_size=T, **shape, tie_weights=args.tie_weights, mup=args.mup,
+                    mlp_hidden=args.mlp_hidden, checkpoint_activations=args.checkpoint_activations,
+                    fp32_residual=args.fp32_residual)
     model = GPT(cfg)
     positions = to_gpt2_layout(model) if args.layout == "gpt2" else None
     groups = model.param_groups(weight_decay=0.1)
@@ -248,7 +252,8 @@ def print_table(rows: list[dict], args, device: torch.device) -> None:
     print(f"\n{name}, torch {torch.__version__}, ctx {args.seq_len}, {data}, {mode}, {dtype}, "
           f"tied={args.tie_weights}, mup={args.mup}, ckpt={args.checkpoint_activations}, sdpa={args.sdpa}, "
           f"coord-descent={args.coordinate_descent}, grad_accum={args.grad_accum}, "
-          f"fused_loss={args.fused_loss}, mlp_hidden={args.mlp_hidden or 'default'}, ablate_rope={args.ablate_rope}, layout={args.layout}, "
+          f"fused_loss={args.fused_loss}, fp32_residual={args.fp32_residual}, head_dim={args.head_dim or 'default'}, "
+          f"mlp_hidden={args.mlp_hidden or 'default'}, ablate_rope={args.ablate_rope}, layout={args.layout}, "
           f"{args.steps} timed steps after {args.warmup} warm-up; MFU vs {args.peak_tflops:g} TFLOP/s")
     head = ("size", "params (M)", "micro-batch", "tokens/s", "step ms (median)", "peak mem GiB", "MFU",
             "warm-up s", "loss")
@@ -287,6 +292,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--checkpoint-activations", action="store_true")
     ap.add_argument("--fused-loss", action=argparse.BooleanOptionalAction, default=True,
                     help="lm_head + cross-entropy in one pass (kernels.py) instead of the plain path")
+    ap.add_argument("--fp32-residual", action="store_true",
+                    help="keep the residual stream in float32 under bf16 (the model's train.fp32_residual)")
+    ap.add_argument("--head-dim", type=int, default=0,
+                    help="diagnostic: n_head = n_embd / this, instead of the size's (64 for small and medium)")
     ap.add_argument("--mlp-hidden", type=int, default=0, help="SwiGLU hidden size (0: the model's default)")
     ap.add_argument("--layout", choices=["llama", "gpt2"], default="llama",
                     help="diagnostic: gpt2 = nanoGPT's block layout (LayerNorm, GELU 4C, learned positions, "

@@ -295,3 +295,24 @@ def test_traces_without_graph_breaks():
     _, loss = compiled(tokens(), tokens(seed=2))
     loss.backward()
     torch._dynamo.reset()
+
+
+@pytest.mark.parametrize("fp32_residual", [False, True])
+def test_residual_stream_dtype_under_bf16_autocast(fp32_residual):
+    """bf16 autocast carries the residual stream in bf16 unless fp32_residual; fp32 runs are untouched."""
+    model = make(seed=3, fp32_residual=fp32_residual)
+    seen = []
+    for block in model.layers:
+        block.register_forward_hook(lambda mod, inp, out: seen.append((inp[0].dtype, out.dtype)))
+    x, y = tokens(), tokens(seed=2)
+    ref = model(x, y)[1]
+    assert seen == [(torch.float32, torch.float32)] * 2
+    seen.clear()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        loss = torch.compile(model, backend="eager", fullgraph=True)(x, y)[1]
+    want = torch.float32 if fp32_residual else torch.bfloat16
+    assert seen == [(want, want)] * 2
+    assert abs(loss.item() - ref.item()) < 0.02  # bf16 rounding, not a different model
+    loss.backward()
+    assert all(p.grad is not None and p.grad.dtype == torch.float32 for p in model.parameters())
+    torch._dynamo.reset()

@@ -109,6 +109,7 @@ class Train(Strict):
     dtype: Literal["auto", "bf16", "fp16", "fp32"] = "auto"
     compile: Literal["auto", "on", "off"] = "auto"
     activation_checkpointing: bool = False
+    fp32_residual: bool = False  # bf16 autocast: keep the residual stream in float32 (default bf16)
     log_every: PosInt = 10
     eval_every: PosInt = 100
     eval_tokens: PosInt = 65536

@@ -55,6 +55,10 @@ class GPTConfig:
     mup_base_head_dim: int = 0
     init_std: float = 0.02
     checkpoint_activations: bool = False
+    # Under bf16 autocast the residual stream is bf16 (half the bytes through every norm and add,
+    # as in Megatron-LM and modded-nanogpt); True keeps it in float32.  fp16 always keeps float32:
+    # its range is too narrow for a sum over the depth.
+    fp32_residual: bool = False
 
     def __post_init__(self):
         if self.n_embd % self.n_head:
@@ -99,7 +103,8 @@ class RMSNorm(nn.Module):
         self.weight = nn.Parameter(torch.ones(dim))
 
     def forward(self, x):
-        return F.rms_norm(x, (x.size(-1),), self.weight, self.eps)
+        # computed in float32 whatever x is; the output keeps x's dtype, so a bf16 stream stays bf16
+        return F.rms_norm(x.float(), (x.size(-1),), self.weight, self.eps).to(x.dtype)
 
 
 def rope_tables(head_dim: int, max_len: int, theta: float):
@@ -276,6 +281,8 @@ class GPT(nn.Module):
             raise ValueError(f"positions up to {pos + T} exceed block_size={self.config.block_size}")
         cos, sin = self.rope_cos[pos : pos + T], self.rope_sin[pos : pos + T]  # (T, hd)
         x = self.embed_tokens(idx)  # (B, T, C)
+        if self.bf16_residual(idx.device.type):
+            x = x.to(torch.bfloat16)
         ckpt = self.config.checkpoint_activations and cache is None and torch.is_grad_enabled()
         for block in self.layers:
             if ckpt:  # keep only block inputs; recompute the insides during backward
@@ -297,6 +304,11 @@ class GPT(nn.Module):
         if targets is not None:
             loss = F.cross_entropy(logits.view(-1, logits.size(-1)), targets.reshape(-1), ignore_index=-1)
         return logits, loss
+
+    def bf16_residual(self, device_type: str) -> bool:
+        """Whether the residual stream runs in bf16: under bf16 autocast, unless config.fp32_residual."""
+        return (not self.config.fp32_residual and torch.is_autocast_enabled(device_type)
+                and torch.get_autocast_dtype(device_type) == torch.bfloat16)
 
     # ------------------------------------------------------------------------- training helpers
 

@@ -44,7 +44,8 @@ def model_config(params: Params, size: str, vocab_size: int) -> GPTConfig:
     s, t = params.size(size), params.train_for(size)
     return GPTConfig(vocab_size=vocab_size, block_size=t.seq_len, n_layer=s.n_layer, n_head=s.n_head,
                      n_embd=s.n_embd, tie_weights=t.tie_weights, mup=t.mup, mup_base_width=t.mup_base_width,
-                     mup_base_head_dim=t.mup_base_head_dim, checkpoint_activations=t.activation_checkpointing)
+                     mup_base_head_dim=t.mup_base_head_dim, checkpoint_activations=t.activation_checkpointing,
+                     fp32_residual=t.fp32_residual)
 
 
 def token_budget(t: Train, n_params: int) -> int:
