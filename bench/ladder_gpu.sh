@@ -16,8 +16,9 @@ p["data"].update(source=sys.argv[1], max_bytes=None)
 p["tokenizer"]["vocab_size"] = 32768
 p["train"].update(seq_len=1024, mup=True, mup_base_width=128, warmup_frac=0.1, eval_every=50,
                   eval_tokens=1048576, checkpoint_every=100, log_every=10)
-# (tokens, batch tokens, micro-batch): batches small enough for a few hundred optimizer steps
-budgets = {"tiny": (40_000_000, 65536, 64), "mini": (60_000_000, 131072, 64), "small": (100_000_000, 262144, 32)}
+# (tokens, batch tokens, micro-batch). One batch for every width: μP carries the learning rate
+# across widths at a fixed batch and schedule, and 64k tokens leaves each size hundreds of steps.
+budgets = {"tiny": (40_000_000, 65536, 64), "mini": (60_000_000, 65536, 64), "small": (100_000_000, 65536, 32)}
 for name, (tokens, batch, micro) in budgets.items():
     p["sizes"][name]["train"] = {"tokens": tokens, "batch_tokens": batch, "micro_batch": micro}
 p["eval"]["max_tokens"] = 2097152

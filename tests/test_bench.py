@@ -36,6 +36,15 @@ def test_throughput_gpt2_layout_is_a_working_model(built, tmp_path):
         assert abs(row["final_loss"] - math.log(512)) < 1.0, row
 
 
+def test_throughput_head_dim_keeps_the_parameters(built, tmp_path):
+    """--head-dim regroups the same width into other heads: same parameters, same FLOPs (MFU compares)."""
+    default, _ = bench(built, tmp_path, "--vocab", "512")
+    wide, out = bench(built, tmp_path, "--vocab", "512", "--head-dim", "64", "--fp32-residual")
+    assert "head_dim=64" in out and "fp32_residual=True" in out
+    assert wide["params_M"] == default["params_M"] and wide["flops_per_token"] == default["flops_per_token"]
+    assert wide["final_loss"] != default["final_loss"]  # 2 heads of 64 are another model than 4 of 32
+
+
 def test_throughput_without_shards_fails_in_one_line(fresh):
     p = sh(f"{SMOKE} --data shards", fresh, check=False)
     assert p.returncode == 1

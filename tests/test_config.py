@@ -53,3 +53,18 @@ def test_snapshots_change_only_with_their_slice(fresh):
     sh("ladder snapshots", fresh)
     after = {f.name: f.stat().st_mtime_ns for f in snaps.iterdir()}
     assert {n for n in after if after[n] != before[n]} == {f"train@{s}.json" for s in config.load(fresh / "params.yaml").sizes}
+
+
+def test_fp32_residual_reaches_the_model_and_the_memory_plan(tmp_path):
+    from ladder.plan import estimate
+    from ladder.train import model_config
+
+    (tmp_path / "params.yaml").write_text((ROOT / "params.yaml").read_text())
+    default = config.load(tmp_path / "params.yaml")
+    edit_params(tmp_path, lambda p: p["sizes"]["small"]["train"].update(fp32_residual=True))
+    fp32 = config.load(tmp_path / "params.yaml")
+    assert not model_config(default, "small", 50304).fp32_residual
+    assert model_config(fp32, "small", 50304).fp32_residual and not model_config(fp32, "tiny", 50304).fp32_residual
+    # with activation checkpointing the kept block inputs are the residual stream: twice the bytes in float32
+    kept = [estimate(p, "small", 50304).activations_ckpt_gib for p in (default, fp32)]
+    assert kept[1] - kept[0] == pytest.approx(12 * 2 * 768 * 32 * 1024 / 2**30)

@@ -10,8 +10,8 @@ Estimates, stated so they can be checked: fp32 master weights, gradients and two
 (16 bytes per parameter); activations per layer and token of about 34 x n_embd bytes in bf16
 (Korthikanti et al. 2022, with flash attention so no T^2 term; doubled in fp32), plus the logits
 (10 bytes per vocab entry per token); with checkpointing, only each block's input is kept
-(2 x n_embd bytes) plus one block's activations during recompute. Wall time assumes 40% MFU on a
-GPU, and half the measured matmul rate on a CPU.
+(2 x n_embd bytes; 4 in fp32 or with `train.fp32_residual`) plus one block's activations during
+recompute. Wall time assumes 40% MFU on a GPU, and half the measured matmul rate on a CPU.
 """
 
 from __future__ import annotations
@@ -68,7 +68,8 @@ def estimate(params: Params, size: str, vocab: int, fp32: bool = False) -> Estim
     per_layer = 34 * cfg.n_embd * micro_tokens * act_scale
     logits = 10 * vocab * micro_tokens
     act = cfg.n_layer * per_layer + logits
-    act_ckpt = cfg.n_layer * 2 * cfg.n_embd * micro_tokens * act_scale + per_layer + logits
+    resid_bytes = 4 if fp32 or t.fp32_residual else 2  # the residual stream each block takes in
+    act_ckpt = cfg.n_layer * resid_bytes * cfg.n_embd * micro_tokens + per_layer + logits
     return Estimate(size, n, model.num_params(non_embedding=True), fpt, tokens, float(fpt) * tokens,
                     16 * n / GiB, act / GiB, act_ckpt / GiB)
 
