@@ -5,10 +5,12 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 
+import yaml
 from dvc.repo import Repo
 
-from conftest import SIZES, all_targets, sh
+from conftest import ROOT, SIZES, all_targets, sh
 from ladder.config import STAGE_PARAMS, stage_keys, stage_name
 
 SNAPSHOTS = ".ladder/params/"
@@ -65,10 +67,6 @@ def test_stage_params_match_what_stages_declare(built):
 
 
 def test_plots_cover_every_size_of_the_default_params():
-    import yaml
-
-    from conftest import ROOT
-
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     plots = yaml.safe_load((ROOT / "dvc.yaml").read_text())["plots"]
     for plot in plots:
@@ -79,12 +77,6 @@ def test_plots_cover_every_size_of_the_default_params():
 def test_gpu_profile_gives_the_one_gpu_to_every_rule_that_uses_it():
     """Rules whose command puts a model on the device hold the profile's single `gpu` resource, so
     two of them never share a card (score next to train would not fit a 12 GB GPU)."""
-    import re
-
-    import yaml
-
-    from conftest import ROOT
-
     profile = yaml.safe_load((ROOT / "workflow/profiles/gpu/config.yaml").read_text())
     held = {entry.partition(":")[0] for entry in profile["set-resources"] if entry.endswith(":gpu=1")}
     module = {"eval": "evaluate"}  # command -> module, where the names differ
