@@ -3,7 +3,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PYTHON ?= python3
 
-.PHONY: setup demo test bench-data bench-throughput clean
+.PHONY: setup demo test test-quick bench-data bench-throughput clean
 
 $(BIN)/ladder: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,8 +17,13 @@ demo: setup
 	PATH="$(CURDIR)/$(BIN):$$PATH" snakemake --cores 1 results/tiny/eval.json
 	PATH="$(CURDIR)/$(BIN):$$PATH" ladder summary tiny
 
+# Everything, as CI runs it: unit tests, then real Snakemake and DVC pipelines (~10 minutes on 2 cores).
 test: setup
 	PATH="$(CURDIR)/$(BIN):$$PATH" pytest -q tests
+
+# The everyday tier: no pipeline runs (under 2 minutes on 2 cores).
+test-quick: setup
+	PATH="$(CURDIR)/$(BIN):$$PATH" pytest -q tests/unit
 
 bench-data: setup
 	PATH="$(CURDIR)/$(BIN):$$PATH" python bench/data.py

@@ -1,21 +1,30 @@
 """The ladder pipeline for Snakemake: `snakemake --cores 1 results/small/eval.json` builds that chain.
 
-dvc.yaml describes the same stages (tests/test_graph.py keeps them equal); README.md's
-"Architecture" section explains the rerun rules. Params reach Snakemake as the small snapshot files
-.ladder/params/<stage>.json, refreshed below on every invocation and rewritten only when a stage's
-slice of params.yaml changes.
+dvc.yaml describes the same stages (tests/pipeline/test_graph.py keeps them equal); README.md's
+"Architecture" section explains the rerun rules. Params reach Snakemake as the snapshot files
+.ladder/params/<stage>.json, refreshed below on every invocation and dated by whether each stage's
+outputs were built from the current params and code (src/ladder/core/stamps.py).
 """
 
 from pathlib import Path
 
-from ladder import config as ladder_config
+from ladder.core import config as ladder_config, stamps
+
+if config:  # `snakemake --config key=value` would be silently ignored: every value lives in params.yaml
+    raise WorkflowError(f"--config {' '.join(config)}: not read here; set it in params.yaml "
+                        "or run `dvc exp run -S key=value`")
 
 PARAMS = ladder_config.load("params.yaml")
-ladder_config.write_snapshots(PARAMS)
+stamps.write_snapshots(PARAMS)
 
 
 def snapshot(stage):
     return f".ladder/params/{stage}.json"
+
+
+def code(stage):
+    """The modules the stage runs: its own and every ladder module it imports (stamps.code_files)."""
+    return list(stamps.code_files(stage))
 
 
 wildcard_constraints:

@@ -6,8 +6,9 @@ Each size trains for --steps timed optimizer steps after --warmup untimed ones
 context 1024, nanoGPT's setting, so the figures compare with its published
 ones.  --data shards reads the pipeline's train shards instead, through the
 train stage's loader, inside the timed step.  One step = --grad-accum
-micro-batches forward+backward, gradient clipping at 1.0, one fused AdamW
-step: what src/ladder/train.py does.
+micro-batches forward+backward, gradient clipping, one fused AdamW step,
+through the train stage's own recipe (src/ladder/core/recipe.py) with
+params.yaml's train: settings; the shapes are params.yaml's sizes.
 
 MFU = model.flops_per_token(T) * tokens/s / peak, peak = 989 TFLOP/s (H100 SXM
 dense bf16) unless --peak-tflops says otherwise.  flops_per_token is 6N + 12LdT
@@ -23,7 +24,6 @@ with N the matmul weights incl. lm_head (nanoGPT's convention).
 from __future__ import annotations
 
 import argparse
-import contextlib
 import gc
 import itertools
 import json
@@ -39,17 +39,13 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-from ladder.files import LadderError  # noqa: E402
-from ladder.loader import TrainStream, to_device, verify  # noqa: E402
-from ladder.model import GPT, GPTConfig  # noqa: E402
+from ladder.core import config, recipe  # noqa: E402
+from ladder.core.files import LadderError  # noqa: E402
+from ladder.core.loader import TrainStream, to_device, verify  # noqa: E402
+from ladder.core.model import GPT, GPTConfig  # noqa: E402
 
-# Same shapes as params.yaml's sizes (keep in sync); head_dim 32 for tiny/mini, 64 above.
-SIZES = {
-    "tiny": dict(n_layer=4, n_head=4, n_embd=128),
-    "mini": dict(n_layer=6, n_head=6, n_embd=192),
-    "small": dict(n_layer=12, n_head=12, n_embd=768),  # GPT-2 small
-    "medium": dict(n_layer=24, n_head=16, n_embd=1024),  # GPT-2 medium
-}
+PARAMS = config.load(Path(__file__).resolve().parents[1] / "params.yaml")
+SIZES = {name: dict(n_layer=s.n_layer, n_head=s.n_head, n_embd=s.n_embd) for name, s in PARAMS.sizes.items()}
 MICRO_BATCH = {"tiny": 64, "mini": 64, "small": 32, "medium": 16}  # nanoGPT's for small / medium
 
 
@@ -125,17 +121,14 @@ def bench_one(size: str, B: int, args, device: torch.device) -> dict:
                     fp32_residual=args.fp32_residual)
     model = GPT(cfg)
     positions = to_gpt2_layout(model) if args.layout == "gpt2" else None
-    groups = model.param_groups(weight_decay=0.1)
-    if positions is not None:
-        groups[-1]["params"].append(positions)  # no_decay, like the token table
     model.to(device)
     model.fused_loss = args.fused_loss
-    for g in groups:
-        g["lr"] = 6e-4 * g["lr_scale"]
-    opt = torch.optim.AdamW(groups, lr=6e-4, betas=(0.9, 0.95), fused=device.type == "cuda")
+    opt = recipe.optimizer(model, 6e-4, PARAMS.train, device)
+    if positions is not None:  # no decay, like the token table
+        opt.add_param_group(dict(params=[positions], weight_decay=0.0, lr=6e-4))
+    scaler = torch.amp.GradScaler(device.type, enabled=False)
     fwd = torch.compile(model, mode=args.compile_mode) if args.compile else model
-    amp = (torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" and args.dtype == "bf16"
-           else contextlib.nullcontext())
+    dtype = args.dtype if device.type == "cuda" else "fp32"
 
     def make_batches():
         return shard_batches(args.index, B, T, device) if args.data == "shards" else random_batches(B, T, V, device)
@@ -145,15 +138,8 @@ def bench_one(size: str, B: int, args, device: torch.device) -> dict:
     batches = make_batches()
 
     def step():
-        for _ in range(args.grad_accum):
-            x, y = next(batches)
-            with amp:
-                _, loss = fwd(x, y)
-            (loss / args.grad_accum).backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        opt.zero_grad(set_to_none=True)
-        return loss
+        micro = (next(batches) for _ in range(args.grad_accum))
+        return recipe.step(model, fwd, opt, scaler, micro, args.grad_accum, PARAMS.train, device, dtype)[0]
 
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     t0 = time.perf_counter()
@@ -291,7 +277,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--mup", action="store_true")
     ap.add_argument("--checkpoint-activations", action="store_true")
     ap.add_argument("--fused-loss", action=argparse.BooleanOptionalAction, default=True,
-                    help="lm_head + cross-entropy in one pass (kernels.py) instead of the plain path")
+                    help="lm_head + cross-entropy in one pass (core/kernels.py) instead of the plain path")
     ap.add_argument("--fp32-residual", action="store_true",
                     help="keep the residual stream in float32 under bf16 (the model's train.fp32_residual)")
     ap.add_argument("--head-dim", type=int, default=0,
@@ -318,9 +304,9 @@ def main(argv: list[str] | None = None) -> int:
 
     device = torch.device(args.device)
     if args.ablate_rope or args.layout == "gpt2":
-        import ladder.model
+        import ladder.core.model
 
-        ladder.model.apply_rope = lambda x, cos, sin: x
+        ladder.core.model.apply_rope = lambda x, cos, sin: x
     if device.type == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True

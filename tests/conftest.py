@@ -1,9 +1,11 @@
 """Shared fixtures: real projects in temporary folders, driven by the real `snakemake`, `dvc` and `ladder`.
 
+Two tiers. tests/unit/ (`make test-quick`) runs no pipeline: code on its own, and single `ladder`
+commands on a `fresh` copy of the repository. tests/pipeline/ runs Snakemake and DVC for real:
 `built` is one copy of the repository with params shrunk to seconds per stage, through which
-Snakemake has run the whole pipeline once; `project` hands each test its own copy of it (cp -a
-keeps timestamps, .snakemake metadata and the DVC cache), so tests can rerun, edit and break
-things independently.
+Snakemake has run the whole pipeline once per session; `project` hands each test its own copy of
+it (cp -a keeps timestamps, .snakemake metadata and the DVC cache), so tests can rerun, edit and
+break things independently. A unit test that asks for `built` or `project` is refused.
 """
 
 from __future__ import annotations
@@ -62,6 +64,14 @@ def edit_params(project: Path, change) -> None:
     path.write_text(yaml.safe_dump(params, sort_keys=False))
 
 
+def docs(project):
+    return [json.loads(line)["text"] for line in (project / "data/raw/docs.jsonl").read_text().splitlines()]
+
+
+def use_source(project, source, **data):
+    edit_params(project, lambda p: p["data"].update(source=str(source), **data))
+
+
 def copy_repo(dst: Path) -> Path:
     """The repository's files (as git sees them: tracked and untracked-not-ignored) in a new git repo."""
     files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=ROOT,
@@ -117,7 +127,25 @@ def project(built: Path, tmp_path: Path) -> Path:
     return dst
 
 
+@pytest.fixture(scope="session")
+def pristine(tmp_path_factory) -> Path:
+    return copy_repo(tmp_path_factory.mktemp("pristine"))
+
+
 @pytest.fixture
-def fresh(tmp_path: Path) -> Path:
-    """A copy of the repository with shrunk params and nothing built."""
-    return copy_repo(tmp_path)
+def fresh(pristine: Path, tmp_path: Path) -> Path:
+    """A copy of the repository with shrunk params and nothing built (a git repo of its own)."""
+    dst = tmp_path / "fresh"
+    shutil.copytree(pristine, dst, symlinks=True, copy_function=shutil.copy2)
+    return dst
+
+
+PIPELINE_FIXTURES = {"built", "project"}
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        tier = Path(item.fspath).parent.name
+        if tier == "unit" and PIPELINE_FIXTURES & set(getattr(item, "fixturenames", ())):
+            raise pytest.UsageError(f"{item.nodeid}: a unit test may not use a built pipeline; "
+                                    "move it to tests/pipeline/")

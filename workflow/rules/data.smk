@@ -1,6 +1,7 @@
 # Data stages: corpus -> subset -> tokenizer -> shards -> curriculum plan (base).
 #
-# Each rule's inputs are its upstream files, its own module and its params snapshot. Every stage
+# Each rule's inputs are its upstream files, its code (the modules it runs) and its params snapshot.
+# Every stage
 # writes a small manifest holding the sha256 of its large outputs; downstream rules take the large
 # files as ancient() (their mtime is ignored) and the manifest as a plain input, whose content
 # Snakemake compares when its mtime moves. So a checkout that rewrites files with new timestamps
@@ -11,7 +12,7 @@ rule download:
     input:
         ancient("data/embedded/wiki-small.txt.xz"),
         "data/embedded/SHA256SUMS",
-        "src/ladder/download.py",
+        code("download"),
         snapshot("download"),
     output:
         "data/raw/docs.jsonl",
@@ -24,7 +25,7 @@ rule subset:
     input:
         ancient("data/raw/docs.jsonl"),
         "data/raw/manifest.json",
-        "src/ladder/subset.py",
+        code("subset"),
         snapshot("subset"),
     output:
         "data/subset/train.jsonl",
@@ -39,7 +40,7 @@ rule tokenizer:
         ancient("data/subset/train.jsonl"),
         ancient("data/subset/val.jsonl"),
         "data/subset/stats.json",
-        "src/ladder/tokenizer.py",
+        code("tokenizer"),
         snapshot("tokenizer"),
     output:
         "data/tokenizer/tokenizer.json",
@@ -55,7 +56,7 @@ rule shard:
         "data/subset/stats.json",
         ancient("data/tokenizer/tokenizer.json"),
         "data/tokenizer/report.json",
-        "src/ladder/shard.py",
+        code("shard"),
         snapshot("shard"),
     output:
         directory("data/shards/train"),
@@ -69,7 +70,7 @@ rule curriculum:
     input:
         ancient("data/shards/train"),
         "data/shards/index.json",
-        "src/ladder/curriculum.py",
+        code("curriculum"),
         snapshot("curriculum"),
     output:
         "data/curriculum/base/order.npy",

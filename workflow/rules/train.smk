@@ -23,7 +23,7 @@ rule score:
         f"results/{SCORER}/train.json",
         ancient("data/tokenizer/tokenizer.json"),
         "data/tokenizer/report.json",
-        "src/ladder/score.py",
+        code("score"),
         snapshot("score"),
     output:
         "data/curriculum/scored/order.npy",
@@ -39,8 +39,7 @@ rule train:
         ancient("data/shards/val"),
         "data/shards/index.json",
         plan,
-        "src/ladder/train.py",
-        "src/ladder/model.py",
+        code("train"),
         snapshot("train@{size}"),
     output:
         "results/{size}/model.safetensors",
@@ -62,7 +61,7 @@ rule eval:
         "data/subset/stats.json",
         ancient("data/tokenizer/tokenizer.json"),
         "data/tokenizer/report.json",
-        "src/ladder/evaluate.py",
+        code("eval"),
         snapshot("eval@{size}"),
     output:
         "results/{size}/eval.json",

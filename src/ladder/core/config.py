@@ -1,0 +1,296 @@
+"""Typed, validated view of params.yaml.
+
+params.yaml is the one source of values: no field here has a default, so a missing key is an error
+naming it, never a silent second default. Every stage declares the params keys it reads
+(`STAGE_PARAMS`); dvc.yaml lists the same keys under `params:` (a test keeps them equal) and
+Snakemake sees them through the snapshots of stamps.py. A bad value fails with one line naming the key.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from ladder.core.files import LadderError
+
+PosInt = Annotated[int, Field(gt=0)]
+Fraction = Annotated[float, Field(gt=0, le=1)]
+
+
+class ConfigError(LadderError):
+    """A problem with params.yaml; the message names the key."""
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class HFSource(Strict):
+    name: str | None
+    config: str | None
+    split: str
+    text_field: str
+    revision: str | None
+    timeout_s: Annotated[float, Field(gt=0)]
+
+
+class Data(Strict):
+    source: str  # "embedded", "hf" (see data.hf) or a local file, folder or glob
+    format: Literal["auto", "txt", "jsonl", "parquet"]
+    text_field: str
+    txt_split: Literal["line", "blank_line", "titled"]
+    hf: HFSource
+    max_docs: PosInt | None
+    max_bytes: PosInt | None
+
+
+class Subset(Strict):
+    fraction: Fraction
+    max_bytes: PosInt | None
+    val_fraction: Annotated[float, Field(gt=0, lt=1)]
+    min_chars: Annotated[int, Field(ge=0)]
+    max_chars: PosInt | None
+    dedup: Literal["exact", "near"]
+    near_threshold: Fraction
+
+
+class Tokenizer(Strict):
+    vocab_size: Annotated[int, Field(ge=260, le=1 << 20)]
+    min_frequency: PosInt
+    sample_bytes: PosInt
+
+
+class Shard(Strict):
+    shard_tokens: PosInt
+    max_tokens: PosInt | None
+
+
+class Phase(Strict):
+    seq_len: PosInt
+    share: Fraction
+
+
+class Curriculum(Strict):
+    warmup: list[Phase]
+    order: Literal["none", "random", "length", "compressibility"]  # the base plan's order
+    direction: Literal["easy_first", "hard_first"]
+    scorer: str  # the size whose trained model scores documents for the `scored` plan
+
+    @model_validator(mode="after")
+    def _shares(self):
+        if sum(p.share for p in self.warmup) >= 1:
+            raise ValueError("warmup shares must sum to less than 1 (the rest runs at train.seq_len)")
+        return self
+
+
+class Train(Strict):
+    seq_len: PosInt
+    batch_tokens: PosInt
+    micro_batch: PosInt
+    tokens: PosInt | None  # explicit budget; when unset, tokens_per_param x parameters
+    tokens_per_param: Annotated[float, Field(gt=0)]
+    schedule: Literal["cosine", "wsd"]
+    warmup_frac: Annotated[float, Field(ge=0, lt=1)]
+    decay_frac: Fraction
+    min_lr_frac: Annotated[float, Field(ge=0, le=1)]
+    weight_decay: Annotated[float, Field(ge=0)]
+    beta1: Annotated[float, Field(ge=0, lt=1)]
+    beta2: Annotated[float, Field(ge=0, lt=1)]
+    grad_clip: Annotated[float, Field(ge=0)]
+    mup: bool
+    mup_base_width: PosInt
+    mup_base_head_dim: PosInt  # the base model's head_dim (tiny: 128 / 4 heads)
+    tie_weights: bool
+    dtype: Literal["auto", "bf16", "fp16", "fp32"]
+    compile: Literal["auto", "on", "off"]
+    activation_checkpointing: bool
+    fp32_residual: bool  # bf16 autocast: keep the residual stream in float32 (default bf16)
+    log_every: PosInt
+    eval_every: PosInt
+    eval_tokens: PosInt
+    checkpoint_every: PosInt
+    max_hours: Annotated[float, Field(gt=0)]
+
+    @model_validator(mode="after")
+    def _budget(self):
+        micro = self.micro_batch * self.seq_len
+        if self.batch_tokens % micro:
+            raise ValueError(f"batch_tokens ({self.batch_tokens}) must be a multiple of micro_batch x seq_len "
+                             f"({self.micro_batch} x {self.seq_len} = {micro})")
+        return self
+
+
+class Size(Strict):
+    n_layer: PosInt
+    n_head: PosInt
+    n_embd: PosInt
+    train: dict[str, Any] = {}  # overrides of the shared train: block for this size
+
+    @model_validator(mode="after")
+    def _heads(self):
+        if self.n_embd % self.n_head:
+            raise ValueError(f"n_embd ({self.n_embd}) must be divisible by n_head ({self.n_head})")
+        return self
+
+
+class Eval(Strict):
+    max_tokens: PosInt
+    extra: dict[str, str]  # more held-out text sets: name -> file (txt, jsonl, parquet, compressed)
+    cloze_items: Annotated[int, Field(ge=0)]
+    cloze_choices: Annotated[int, Field(ge=2)]
+    prompts: list[str]
+    max_new_tokens: PosInt
+    temperature: Annotated[float, Field(ge=0)]
+    top_k: PosInt | None
+    top_p: Fraction | None
+
+
+Plan = Literal["base", "scored"]
+
+
+class Pipeline(Strict):
+    # What a plain run builds: each size and the curriculum plan it trains on (data/curriculum/<plan>/).
+    sizes: dict[str, Plan]
+
+    @field_validator("sizes", mode="before")
+    @classmethod
+    def _mapping(cls, v):
+        if isinstance(v, list):
+            raise ValueError("must map each size to its plan, e.g. {tiny: base, mini: base}")
+        return v
+
+
+class Params(Strict):
+    seed: int
+    lr: Annotated[float, Field(gt=0, le=1)]
+    data: Data
+    subset: Subset
+    tokenizer: Tokenizer
+    shard: Shard
+    curriculum: Curriculum
+    train: Train
+    sizes: dict[str, Size]
+    eval: Eval
+    pipeline: Pipeline
+
+    @model_validator(mode="after")
+    def _sizes(self):
+        for name in self.sizes:
+            if not name.replace("_", "").replace("-", "").isalnum():
+                raise ValueError(f"size name {name!r} must be letters, digits, '-' or '_'")
+            t = self.train_for(name)  # validates the size's overrides
+            for p in self.curriculum.warmup:
+                if t.seq_len % p.seq_len:
+                    raise ValueError(f"curriculum.warmup: seq_len {p.seq_len} must divide the train.seq_len "
+                                     f"of size {name} ({t.seq_len})")
+        for name in self.pipeline.sizes:
+            if name not in self.sizes:
+                raise ValueError(f"pipeline.sizes names {name!r}, which is not under sizes:")
+        scorer = self.curriculum.scorer
+        if scorer not in self.pipeline.sizes:
+            # the score stage (always in the DAG) needs the scorer's trained model
+            raise ValueError(f"curriculum.scorer: {scorer!r} must be one of pipeline.sizes "
+                             f"({', '.join(self.pipeline.sizes)})")
+        if self.pipeline.sizes[scorer] == "scored":
+            raise ValueError(f"pipeline.sizes.{scorer}: the scorer (curriculum.scorer) cannot train on "
+                             "the plan its own model orders; use base")
+        return self
+
+    def plan_for(self, size: str) -> str:
+        """The curriculum plan a size trains on: its entry in pipeline.sizes, else base."""
+        return self.pipeline.sizes.get(size, "base")
+
+    def size(self, name: str) -> Size:
+        if name not in self.sizes:
+            raise ConfigError(f"params.yaml: sizes.{name}: no such size (have: {', '.join(self.sizes)})")
+        return self.sizes[name]
+
+    def train_for(self, name: str) -> Train:
+        """The shared train: block with this size's overrides applied (validated)."""
+        merged = {**self.train.model_dump(), **self.size(name).train}
+        try:
+            return Train.model_validate(merged)
+        except ValidationError as e:
+            raise ValueError(f"sizes.{name}.train.{_describe(e.errors()[0])}") from None
+
+
+# The keys each stage reads. dvc.yaml's params: lists must say the same (tests/test_graph.py).
+STAGE_PARAMS: dict[str, list[str]] = {
+    "download": ["data"],
+    "subset": ["seed", "subset"],
+    "tokenizer": ["tokenizer"],
+    "shard": ["shard"],
+    "curriculum": ["seed", "curriculum.warmup", "curriculum.order", "curriculum.direction"],
+    "score": ["curriculum.warmup", "curriculum.scorer", "curriculum.direction"],
+    "train": ["seed", "lr", "train", "sizes.{size}", "pipeline.sizes.{size}"],
+    "eval": ["seed", "eval"],
+}
+PER_SIZE = ("train", "eval")
+
+
+def _describe(err: dict) -> str:
+    key = ".".join(str(p) for p in err["loc"])
+    msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"].removeprefix("Value error, ")
+    return f"{key}: {msg}" if key else msg
+
+
+class _UniqueKeys(yaml.SafeLoader):
+    """YAML with duplicate keys refused, as DVC refuses them (plain YAML keeps the last one silently)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep)
+
+
+def load(path: str | os.PathLike = "params.yaml") -> Params:
+    path = Path(path)
+    try:
+        raw = yaml.load(path.read_text(), Loader=_UniqueKeys)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: not found (run from the project root)") from None
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        raise ConfigError(f"{path}: not valid YAML: {where}{e.problem or e.context}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: must be a mapping of keys to values")
+    try:
+        return Params.model_validate(raw)
+    except ValidationError as e:
+        raise ConfigError(f"{path}: {_describe(e.errors()[0])}") from None
+
+
+def lookup(raw: dict, dotted: str) -> Any:
+    node: Any = raw
+    for part in dotted.split("."):
+        node = node[part]
+    return node
+
+
+def stage_keys(stage: str, size: str | None = None) -> list[str]:
+    return [k.format(size=size) for k in STAGE_PARAMS[stage]]
+
+
+def stage_params(params: Params, stage: str, size: str | None = None) -> dict[str, Any]:
+    """The resolved values a stage depends on, keyed by their dotted names."""
+    raw = params.model_dump(mode="json")
+    raw["pipeline"]["sizes"] = {s: params.plan_for(s) for s in params.sizes}  # unlisted sizes: base
+    return {k: lookup(raw, k) for k in stage_keys(stage, size)}
+
+
+def stage_name(stage: str, size: str | None = None) -> str:
+    return f"{stage}@{size}" if size else stage
+
+
+def jobs(params: Params) -> list[tuple[str, str | None]]:
+    """Every (stage, size) pair: the per-size stages once for each size under sizes:."""
+    return [(stage, size) for stage in STAGE_PARAMS for size in (params.sizes if stage in PER_SIZE else [None])]

@@ -1,0 +1,101 @@
+"""Atomic outputs, JSON and hashing: the small file handling every stage needs.
+
+A stage writes into a temporary sibling and renames it into place only once complete, so a crash
+or a bad input never leaves a half-written output and never destroys the previous one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Iterator
+
+
+class LadderError(Exception):
+    """An expected failure (bad params, bad input, missing upstream output): one line, exit 1."""
+
+
+def _tmp_sibling(path: Path) -> Path:
+    return path.with_name(f".{path.name}.tmp-{os.getpid()}")
+
+
+@contextlib.contextmanager
+def atomic(*paths: str | os.PathLike) -> Iterator[list[Path]]:
+    """Yield temporary siblings of `paths`; on success rename each onto its path (files or folders)."""
+    finals = [Path(p) for p in paths]
+    tmps = []
+    for p in finals:
+        p.parent.mkdir(parents=True, exist_ok=True)
+        tmps.append(_tmp_sibling(p))
+        _remove(tmps[-1])
+    try:
+        yield tmps
+    except BaseException:
+        for t in tmps:
+            _remove(t)
+        raise
+    for tmp, final in zip(tmps, finals):
+        if tmp.is_dir() and final.exists():
+            old = final.with_name(f".{final.name}.old-{os.getpid()}")
+            os.replace(final, old)
+            os.replace(tmp, final)
+            _remove(old)
+        else:
+            os.replace(tmp, final)
+
+
+def _remove(p: Path) -> None:
+    if p.is_dir() and not p.is_symlink():
+        shutil.rmtree(p)
+    elif p.exists() or p.is_symlink():
+        p.unlink()
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> None:
+    with atomic(path) as (tmp,):
+        tmp.write_text(text)
+
+
+def write_json(path: str | os.PathLike, obj) -> None:
+    """Strict JSON: a NaN or infinity is an error here, not a file other tools cannot read."""
+    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False, allow_nan=False) + "\n")
+
+
+def read_json(path: str | os.PathLike):
+    return json.loads(Path(path).read_text())
+
+
+def sha256_file(path: str | os.PathLike, chunk: int = 1 << 22) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def need(path: str | os.PathLike, what: str) -> Path:
+    """A required input; a clear error naming it when missing."""
+    path = Path(path)
+    if not path.exists():
+        raise LadderError(f"{path}: missing {what} (run the upstream stage first)")
+    return path
+
+
+def jsonl_texts(path: Path, max_bytes: int | None = None, batch: int = 256) -> Iterator[list[str]]:
+    """Batches of the `text` fields of a jsonl file (a data split), stopping after `max_bytes`."""
+    seen, buf = 0, []
+    with open(path) as f:
+        for line in f:
+            buf.append(json.loads(line)["text"])
+            seen += len(line)
+            if len(buf) == batch:
+                yield buf
+                buf = []
+            if max_bytes and seen >= max_bytes:
+                break
+    if buf:
+        yield buf

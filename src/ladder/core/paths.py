@@ -1,0 +1,88 @@
+"""Every file the pipeline reads or writes, named once.
+
+Paths are relative to the project root (commands run there). The workflow files (workflow/rules/*.smk,
+dvc.yaml) spell the same paths because they are the DAG; tests/pipeline/test_graph.py checks that each
+stage's declared outputs are exactly `outputs(stage)` here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+PARAMS = Path("params.yaml")
+
+EMBEDDED = Path("data/embedded/wiki-small.txt.xz")
+EMBEDDED_SUMS = Path("data/embedded/SHA256SUMS")
+EMBEDDED_README = Path("data/embedded/README.md")
+
+RAW_DOCS = Path("data/raw/docs.jsonl")
+RAW_MANIFEST = Path("data/raw/manifest.json")
+
+SPLITS = {"train": Path("data/subset/train.jsonl"), "val": Path("data/subset/val.jsonl")}
+SUBSET_STATS = Path("data/subset/stats.json")
+
+TOKENIZER = Path("data/tokenizer/tokenizer.json")
+TOKENIZER_REPORT = Path("data/tokenizer/report.json")
+
+SHARDS = {"train": Path("data/shards/train"), "val": Path("data/shards/val")}
+SHARD_INDEX = Path("data/shards/index.json")
+
+CURRICULUM = Path("data/curriculum")
+RESULTS = Path("results")
+SNAPSHOTS = Path(".ladder/params")  # the params slices Snakemake watches (config.write_snapshots)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A curriculum plan: `base` (the curriculum stage) or `scored` (the score stage)."""
+
+    name: str
+
+    folder = property(lambda self: CURRICULUM / self.name)
+    plan = property(lambda self: self.folder / "plan.json")
+    order = property(lambda self: self.folder / "order.npy")
+    scores = property(lambda self: self.folder / "scores.npy")  # scored only: each document's loss
+
+
+@dataclass(frozen=True)
+class Size:
+    """What one size's train and eval stages write, and what the tools write beside it."""
+
+    name: str
+
+    folder = property(lambda self: RESULTS / self.name)
+    model = property(lambda self: self.folder / "model.safetensors")
+    config = property(lambda self: self.folder / "config.json")
+    summary = property(lambda self: self.folder / "train.json")
+    live = property(lambda self: self.folder / "live")
+    ckpt = property(lambda self: self.folder / "ckpt")
+    eval = property(lambda self: self.folder / "eval.json")
+    samples = property(lambda self: self.folder / "samples.md")
+    layer_stats = property(lambda self: self.folder / "live" / "layer_stats.tsv")
+    hf = property(lambda self: self.folder / "hf")
+    attention = property(lambda self: self.folder / "attention.png")
+
+
+def outputs(stage: str, size: str | None = None) -> list[Path]:
+    """What a stage writes (its DAG outputs; the resumable checkpoint is listed apart, see README)."""
+    if stage in ("train", "eval"):
+        s = Size(size)
+        return [s.model, s.config, s.summary, s.live] if stage == "train" else [s.eval, s.samples]
+    if stage == "curriculum":
+        return [Plan("base").order, Plan("base").plan]
+    if stage == "score":
+        return [Plan("scored").order, Plan("scored").plan, Plan("scored").scores]
+    return {
+        "download": [RAW_DOCS, RAW_MANIFEST],
+        "subset": [SPLITS["train"], SPLITS["val"], SUBSET_STATS],
+        "tokenizer": [TOKENIZER, TOKENIZER_REPORT],
+        "shard": [SHARDS["train"], SHARDS["val"], SHARD_INDEX],
+    }[stage]
+
+
+def manifest(stage: str, size: str | None = None) -> Path:
+    """The small JSON output in which a stage records what it was built from (`params_sha256`)."""
+    return {"download": RAW_MANIFEST, "subset": SUBSET_STATS, "tokenizer": TOKENIZER_REPORT,
+            "shard": SHARD_INDEX, "curriculum": Plan("base").plan, "score": Plan("scored").plan,
+            "train": Size(size).summary if size else None, "eval": Size(size).eval if size else None}[stage]

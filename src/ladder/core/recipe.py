@@ -1,0 +1,96 @@
+"""The training recipe, written once: the model a size builds, its token budget and learning-rate
+schedule, its optimizer and one optimizer step.
+
+The train stage, `ladder sanity`, `ladder coord-check` and bench/throughput.py all train through
+these functions, so what they measure is what the pipeline runs.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable, Iterable
+
+import torch
+
+from ladder.core import device as dev
+from ladder.core.config import Params, Train
+from ladder.core.model import GPT, GPTConfig
+
+
+def model_config(params: Params, size: str, vocab_size: int) -> GPTConfig:
+    s, t = params.size(size), params.train_for(size)
+    return GPTConfig(vocab_size=vocab_size, block_size=t.seq_len, n_layer=s.n_layer, n_head=s.n_head,
+                     n_embd=s.n_embd, tie_weights=t.tie_weights, mup=t.mup, mup_base_width=t.mup_base_width,
+                     mup_base_head_dim=t.mup_base_head_dim, checkpoint_activations=t.activation_checkpointing,
+                     fp32_residual=t.fp32_residual)
+
+
+def token_budget(t: Train, n_params: int) -> int:
+    """Explicit `tokens`, else `tokens_per_param` x total parameters (Chinchilla: 20)."""
+    return t.tokens or int(t.tokens_per_param * n_params)
+
+
+def schedule(t: Train, steps: int) -> Callable[[int], float]:
+    """LR multiplier per step: linear warm-up, then cosine decay or warmup-stable-decay (WSD)."""
+    warm = int(t.warmup_frac * steps)
+
+    def at(step: int) -> float:
+        if step < warm:
+            return (step + 1) / warm
+        if t.schedule == "cosine":
+            done = (step - warm) / max(1, steps - warm)
+            return t.min_lr_frac + (1 - t.min_lr_frac) * 0.5 * (1 + math.cos(math.pi * done))
+        decay_start = steps - int(t.decay_frac * steps)
+        if step < decay_start:
+            return 1.0
+        return 1 - (1 - t.min_lr_frac) * (step - decay_start + 1) / max(1, steps - decay_start)
+
+    return at
+
+
+def phases(warmup: list[dict], t: Train, budget: int) -> list[tuple[int, int]]:
+    """(seq_len, last token) per curriculum phase; the remainder runs at train.seq_len."""
+    out, used = [], 0.0
+    for p in warmup:
+        used += p["share"]
+        out.append((p["seq_len"], int(used * budget)))
+    out.append((t.seq_len, budget))
+    return out
+
+
+def optimizer(model: GPT, lr: float, t: Train, device: torch.device) -> torch.optim.AdamW:
+    """AdamW over the model's parameter groups (decay / no decay, μP learning-rate scales)."""
+    opt = torch.optim.AdamW(model.param_groups(t.weight_decay), lr=lr, betas=(t.beta1, t.beta2),
+                            fused=device.type == "cuda")
+    set_lr(opt, lr)
+    return opt
+
+
+def set_lr(opt: torch.optim.Optimizer, lr: float) -> None:
+    """The base learning rate, times each group's μP scale."""
+    for g in opt.param_groups:
+        g["lr"] = lr * g.get("lr_scale", 1.0)
+
+
+def step(model: GPT, forward, opt: torch.optim.Optimizer, scaler: torch.amp.GradScaler, batches: Iterable,
+         accum: int, t: Train, device: torch.device, dtype: str, inspect: Callable[[], None] | None = None):
+    """One optimizer step: forward and backward over `accum` micro-batches, unscale, clip, update.
+
+    `forward` is the model or its compiled wrapper; `batches` yields `accum` (x, y) pairs on the
+    device, and the loss is their mean. `inspect` runs after clipping, while the gradients are
+    still there. Returns (mean loss, gradient norm) as tensors, without waiting for the device.
+    """
+    loss_sum = torch.zeros((), device=device)
+    for x, y in batches:
+        with dev.autocast(device, dtype):
+            _, loss = forward(x, y)
+        scaler.scale(loss / accum).backward()
+        loss_sum += loss.detach()
+    scaler.unscale_(opt)
+    grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), t.grad_clip or float("inf"))
+    if inspect is not None:
+        inspect()
+    scaler.step(opt)
+    scaler.update()
+    opt.zero_grad(set_to_none=True)
+    return loss_sum / accum, grad_norm

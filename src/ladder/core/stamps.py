@@ -1,0 +1,121 @@
+"""What a stage's outputs were built from, so that Snakemake and DVC judge them alike.
+
+A stage's result depends on its inputs, its params slice and its code. The code is every module
+the stage runs: `code_files(stage)` follows the imports inside src/ladder from the stage's module
+(the Snakemake rules take exactly these files as inputs, and a test holds dvc.yaml's `deps:` to
+them). Each stage records `stamp()` — the sha256 of its params slice and of those files — in its
+manifest, whichever tool runs it.
+
+DVC compares params and files with dvc.lock, which records DVC's own runs and Snakemake's (the
+Snakefile's `onsuccess` runs `dvc commit`). Snakemake remembers only the jobs it ran itself, and
+an input whose timestamp moved but whose content matches that memory counts as unchanged; after
+DVC rebuilt an output in between, that memory is stale. So on every invocation the Snakefile
+writes one snapshot per stage (`.ladder/params/<stage>.json`, the params slice) and lets its
+timestamp carry the verdict read off the output's manifest (`write_snapshots`).
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import json
+import os
+from functools import cache
+from pathlib import Path
+
+from ladder.core import paths
+from ladder.core.config import Params, jobs, stage_name, stage_params
+from ladder.core.files import atomic_write_text, read_json
+
+PACKAGE = Path(__file__).resolve().parents[1]  # src/ladder
+STAGE_MODULES = {"download": "download", "subset": "subset", "tokenizer": "tokenizer", "shard": "shard",
+                 "curriculum": "curriculum", "score": "score", "train": "train", "eval": "evaluate"}
+# Modules a stage imports that cannot change its result, left out of its code dependencies:
+# progress bars and log lines; and the package markers, which are empty.
+NOT_CODE = {"core/progress.py", "__init__.py", "core/__init__.py", "stages/__init__.py", "tools/__init__.py"}
+EPOCH = 0  # a snapshot dated here is older than every output
+
+
+def _module_file(name: str) -> Path | None:
+    """src/ladder/... file of a dotted `ladder.x.y` module name (a package's __init__.py), else None."""
+    if name != "ladder" and not name.startswith("ladder."):
+        return None
+    base = PACKAGE.joinpath(*name.split(".")[1:])
+    for f in (base.with_suffix(".py"), base / "__init__.py"):
+        if f.is_file():
+            return f
+    return None
+
+
+def _imports(file: Path) -> set[Path]:
+    """ladder modules `file` imports, at module level or inside functions."""
+    found = set()
+    for node in ast.walk(ast.parse(file.read_text(), str(file))):
+        if isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]  # `from ladder.core import x`
+        else:
+            continue
+        found |= {f for f in map(_module_file, names) if f is not None}
+    return found
+
+
+@cache
+def code_files(stage: str) -> tuple[str, ...]:
+    """The stage's module and every ladder module it imports, transitively, as src/ladder/... paths
+    (the form the workflow files use)."""
+    todo, seen = [PACKAGE / "stages" / f"{STAGE_MODULES[stage]}.py"], set()
+    while todo:
+        f = todo.pop()
+        if f not in seen:
+            seen.add(f)
+            todo.extend(_imports(f))
+    rel = {f.relative_to(PACKAGE).as_posix() for f in seen}
+    return tuple(sorted(f"src/ladder/{r}" for r in rel - NOT_CODE))
+
+
+def _sha(obj) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()
+
+
+def stamp(params: Params, stage: str, size: str | None = None) -> dict[str, str]:
+    """{"params": sha256 of the stage's params slice, "code": sha256 of its code files}."""
+    code = {f: hashlib.sha256(PACKAGE.joinpath(f.removeprefix("src/ladder/")).read_bytes()).hexdigest()
+            for f in code_files(stage)}
+    return {"params": _sha(stage_params(params, stage, size)), "code": _sha(code)}
+
+
+def built_from(stage: str, size: str | None = None) -> dict | None:
+    """The stamp recorded in the stage's manifest; {} when the manifest exists but says nothing
+    readable (so every part counts as stale), None when there is no manifest."""
+    manifest = paths.manifest(stage, size)
+    if not manifest.exists():
+        return None
+    try:
+        return read_json(manifest).get("built_from") or {}
+    except (OSError, ValueError, AttributeError):
+        return {}
+
+
+def write_snapshots(params: Params) -> None:
+    """One snapshot per stage, dated by the verdict on its outputs:
+
+    - built from the current params and code (the manifest's stamp matches): dated at the epoch,
+      never newer than an output, so it reruns nothing, whichever tool built the output;
+    - built from others: dated now, with the stale parts named in the content, so it is newer than
+      every output and differs from anything Snakemake recorded: the job reruns;
+    - no manifest yet: the job runs anyway, for its missing outputs.
+    An unreadable manifest, or one from before stamps existed, counts as built from others.
+    """
+    paths.SNAPSHOTS.mkdir(parents=True, exist_ok=True)
+    for stage, size in jobs(params):
+        now, was = stamp(params, stage, size), built_from(stage, size)
+        stale = sorted(k for k in now if was is not None and was.get(k) != now[k])
+        text = json.dumps({"params": stage_params(params, stage, size)} | ({"stale": stale} if stale else {}),
+                          indent=1, sort_keys=True) + "\n"
+        f = paths.SNAPSHOTS / f"{stage_name(stage, size)}.json"
+        if not f.exists() or f.read_text() != text:
+            atomic_write_text(f, text)
+        if was is not None and not stale:
+            os.utime(f, (EPOCH, EPOCH))

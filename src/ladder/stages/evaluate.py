@@ -1,0 +1,189 @@
+"""Stage 7, eval@size: how good is the trained model, in numbers comparable across the ladder.
+
+Bits per byte is the headline: loss summed over the val tokens, in bits, over the UTF-8 bytes those
+tokens stand for, so it compares across tokenizers. Special tokens are left out of both sums. A
+unigram model fitted to the train shards is scored on the same tokens as the floor any trained
+model must clear.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import re
+import subprocess
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ladder.core import paths, stamps, tokens
+from ladder.core import device as dev
+from ladder.core.checkpoint import load_trained
+from ladder.core.config import Data, Eval, Params, load, stage_params
+from ladder.core.files import atomic, need, read_json, sha256_file, write_json
+from ladder.core.loader import Concat, to_device, val_batches, verify, windows
+from ladder.core.model import GPT
+from ladder.core.progress import log
+from ladder.core.sources import documents
+
+
+def unigram_logprobs(index: dict) -> np.ndarray:
+    """Add-one smoothed unigram log-probabilities (nats) from the train shards."""
+    counts = np.ones(index["vocab_size"], dtype=np.float64)
+    train = Concat("train", index)
+    for part in train.parts:
+        counts += np.bincount(part, minlength=len(counts))[: len(counts)]
+    return np.log(counts / counts.sum())
+
+
+@torch.no_grad()
+def score(model: GPT, batches, nbytes: np.ndarray, uni: np.ndarray, device, dtype) -> dict:
+    """Loss, perplexity and bits per byte over (x, y) windows, with the unigram floor on the same tokens."""
+    nats = uni_nats = 0.0
+    n_tok = n_bytes = 0
+    for x, y in batches:
+        with dev.autocast(device, dtype):
+            logits, _ = model(to_device(x, device))
+        loss = F.cross_entropy(logits.float().flatten(0, 1), to_device(y, device).flatten(), reduction="none").cpu()
+        yb = nbytes[y.flatten().numpy()]
+        keep = torch.from_numpy(yb > 0)
+        nats += loss[keep].sum().item()
+        uni_nats += -uni[y.flatten().numpy()[yb > 0]].sum()
+        n_tok += int(keep.sum())
+        n_bytes += int(yb.sum())
+    loss = nats / n_tok
+    return {
+        "loss": round(loss, 5),
+        "perplexity": round(math.exp(loss), 3),
+        "bits_per_byte": round(nats / math.log(2) / n_bytes, 5),
+        "unigram_bits_per_byte": round(uni_nats / math.log(2) / n_bytes, 5),
+        "tokens_scored": n_tok,
+        "bytes_scored": n_bytes,
+    }
+
+
+def extra_set(path: str, tok, eot: int, rows: int, seq_len: int, max_tokens: int, data: Data):
+    """Windows over a held-out text file, read like a corpus and tokenized like the shards."""
+    docs, _ = documents(data.model_copy(update={"source": path, "format": "auto", "txt_split": "blank_line"}))
+    ids = np.array([i for text, _ in docs for i in [eot, *tok.encode(text).ids]], dtype=np.int64)
+    return windows(lambda a, n: ids[a : a + n], len(ids), rows, seq_len, max_tokens, what=path)
+
+
+SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+
+
+def cloze_items(cfg: Eval, seed: int) -> list[dict]:
+    """Pick-the-true-next-sentence items from held-out documents, with sentences of other documents
+    as distractors. Built from the val split, so the model never trained on them."""
+    rng = random.Random(seed)
+    docs = [[s for s in SENTENCE_END.split(json.loads(line)["text"].replace("\n", " ")) if 30 <= len(s) <= 300]
+            for line in need(paths.SPLITS["val"], "val split").read_text().splitlines()]
+    docs = [d for d in docs if len(d) >= 2]
+    if len(docs) < 2:
+        return []
+    items = []
+    for _ in range(cfg.cloze_items):
+        d = rng.randrange(len(docs))
+        i = rng.randrange(len(docs[d]) - 1)
+        others = [s for k in rng.sample(range(len(docs)), min(len(docs), 8)) if k != d for s in docs[k]]
+        choices = [docs[d][i + 1]] + rng.sample(others, min(len(others), cfg.cloze_choices - 1))
+        rng.shuffle(choices)
+        items.append({"context": docs[d][i], "choices": choices, "answer": choices.index(docs[d][i + 1])})
+    return items
+
+
+@torch.no_grad()
+def cloze(model: GPT, tok, items: list[dict], nbytes: np.ndarray, device, dtype) -> dict:
+    """Accuracy of choosing the continuation with the highest log-likelihood per byte."""
+    correct, block = 0, model.config.block_size
+    for item in items:
+        ctx = tok.encode(item["context"]).ids
+        scores = []
+        for choice in item["choices"]:
+            cont = tok.encode(" " + choice).ids[: block // 2]
+            ids = ctx[-(block + 1 - len(cont)):] + cont
+            x = torch.tensor([ids[:-1]], device=device)
+            with dev.autocast(device, dtype):
+                logits, _ = model(x)
+            logp = torch.log_softmax(logits.float()[0, -len(cont):], dim=-1)
+            target = torch.tensor(ids[-len(cont):], device=device)
+            scores.append(logp.gather(1, target[:, None]).sum().item() / max(1, int(nbytes[cont].sum())))
+        correct += int(np.argmax(scores) == item["answer"])
+    n = len(items)
+    return {"items": n, "choices": len(items[0]["choices"]) if n else 0,
+            "accuracy": round(correct / n, 4) if n else None,
+            "chance": round(1 / len(items[0]["choices"]), 4) if n else None}
+
+
+def samples(model: GPT, tok, cfg: Eval, seed: int, device) -> list[dict]:
+    out = []
+    for prompt in cfg.prompts:
+        ids = torch.tensor([tok.encode(prompt).ids], device=device)
+        for mode, temperature in (("greedy", 0.0), ("sampled", cfg.temperature)):
+            gen = torch.Generator(device=device).manual_seed(seed)
+            new = [t.item() for t in model.generate(ids, cfg.max_new_tokens, temperature=temperature,
+                                                    top_k=cfg.top_k, top_p=cfg.top_p, generator=gen)]
+            out.append({"prompt": prompt, "mode": mode, "text": prompt + tok.decode(new)})
+    return out
+
+
+def git_commit() -> str | None:
+    try:
+        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+
+
+def run(params: Params, size: str) -> dict:
+    cfg = params.eval
+    device = dev.pick()
+    dev.setup(device)
+    t0 = time.time()
+    index = verify()
+    tok = tokens.load()
+    model = load_trained(size, device)
+    train = read_json(paths.Size(size).summary)
+    dtype = dev.precision(device, train["dtype"])
+    nbytes, uni, rows, seq_len = tokens.token_bytes(tok), unigram_logprobs(index), train["micro_batch"], model.config.block_size
+    val = score(model, val_batches(index, rows, seq_len, cfg.max_tokens), nbytes, uni, device, dtype)
+    result = {"size": size} | {f"val_{k}" if not k.startswith("unigram") else k: v for k, v in val.items()}
+    result["extra"] = {name: score(model, extra_set(path, tok, index["eot_id"], rows, seq_len, cfg.max_tokens,
+                                             params.data),
+                                   nbytes, uni, device, dtype) for name, path in cfg.extra.items()}
+    result["cloze"] = cloze(model, tok, cloze_items(cfg, params.seed), nbytes, device, dtype)
+    generated = samples(model, tok, cfg, params.seed, device)
+    result |= {
+        "params": train["params"],
+        "params_non_embedding": train["params_non_embedding"],
+        "tokens_trained": train["tokens"],
+        "train_flops_6nd": 6 * train["params"] * train["tokens"],
+        "train_flops": model.flops_per_token(seq_len) * train["tokens"],  # matmuls incl. lm_head + attention
+        "train_seconds": train["train_seconds"],
+        "train_tokens_per_s": train["tokens_per_s"],
+        "eval_seconds": round(time.time() - t0, 2),
+        "samples": generated,
+        "git_commit": git_commit(),
+        "data_sha256": sha256_file(paths.SHARD_INDEX),
+        "params_used": train["params_used"] | stage_params(params, "eval", size),
+        "built_from": stamps.stamp(params, "eval", size),
+    }
+    out = paths.Size(size)
+    md = [f"# Samples from {size}\n"] + [f"## {s['mode']}: {s['prompt']!r}\n\n{s['text']}\n" for s in generated]
+    with atomic(out.eval, out.samples) as (tmp_eval, tmp_md):
+        write_json(tmp_eval, result)
+        tmp_md.write_text("\n".join(md))
+    log.info("eval@%s: val loss %.4f, %.4f bits/byte (unigram %.4f), perplexity %.1f, cloze %s (chance %s)",
+             size, result["val_loss"], result["val_bits_per_byte"], result["unigram_bits_per_byte"],
+             result["val_perplexity"], result["cloze"]["accuracy"], result["cloze"]["chance"])
+    return result
+
+
+def add_arguments(p) -> None:
+    p.add_argument("--size", required=True, help="a trained size (reads results/<size>/; params: seed, eval.*)")
+
+
+def main(args) -> None:
+    run(load(args.params), args.size)

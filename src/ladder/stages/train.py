@@ -1,0 +1,259 @@
+"""Stage 6, train@size: train one size of the ladder from the shards, following the curriculum.
+
+Outputs in results/<size>/: model.safetensors and config.json (the model), train.json (what the
+run did), live/ (dvclive metrics, with the token count as the step so curves of different sizes
+share an x axis), and ckpt/ (the latest checkpoint, a persistent output). A checkpoint holds the
+weights, optimizer and scaler state, the step and the data cursor, and a fingerprint of everything
+that shaped the run; a rerun resumes from it only when the fingerprint matches, so a crash costs at
+most `checkpoint_every` steps and a params change never resumes a stale run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import time
+
+import numpy as np
+import pandas as pd
+import torch
+from safetensors.torch import save_model
+
+from ladder.core import checkpoint, cost, paths, recipe, stamps
+from ladder.core import device as dev
+from ladder.core.config import Params, load, stage_params
+from ladder.core.files import LadderError, atomic, need, read_json, sha256_file, write_json
+from ladder.core.loader import TrainStream, to_device, val_batches, verify
+from ladder.core.model import GPT
+from ladder.core.progress import log, progress
+
+LAYER_STATS = ["tokens", "layer", "kind", "rms", "max", "near_zero"]
+
+
+def fingerprint(params: Params, size: str) -> str:
+    """Everything that shapes the run; a checkpoint with another fingerprint is not resumed."""
+    h = hashlib.sha256(json.dumps(stage_params(params, "train", size), sort_keys=True).encode())
+    plan = paths.Plan(params.plan_for(size))
+    for f in (paths.SHARD_INDEX, plan.plan, plan.order):
+        h.update(sha256_file(f).encode())
+    return h.hexdigest()
+
+
+def layer_stats(model: GPT, x: torch.Tensor, device, dtype) -> list[dict]:
+    """Per block: RMS, max |value| and share of near-zero entries (below 1% of the RMS) of its output
+    activations on `x` and of its weights' current gradients. Drifting scales and dying units show
+    here long before the loss says anything."""
+    acts: dict[int, torch.Tensor] = {}
+    hooks = [block.register_forward_hook(lambda m, i, out, k=k: acts.__setitem__(k, out.detach()))
+             for k, block in enumerate(model.layers)]
+    with torch.no_grad(), dev.autocast(device, dtype):
+        model(x)
+    for h in hooks:
+        h.remove()
+    rows = []
+    for k, block in enumerate(model.layers):
+        grads = [p.grad.flatten() for p in block.parameters() if p.grad is not None]
+        for kind, t in (("activation", acts[k]), ("gradient", torch.cat(grads) if grads else None)):
+            if t is None:
+                continue
+            t = t.float()
+            rms = t.pow(2).mean().sqrt()
+            rows.append({"layer": k, "kind": kind, "rms": rms.item(), "max": t.abs().max().item(),
+                         "near_zero": (t.abs() < 0.01 * rms).float().mean().item()})
+    return rows
+
+
+@torch.no_grad()
+def evaluate_loss(model, index: dict, seq_len: int, rows: int, max_tokens: int, device, dtype) -> float:
+    """Mean next-token loss over the val split (up to max_tokens)."""
+    was_training = model.training
+    model.eval()
+    total, n = 0.0, 0
+    for x, y in val_batches(index, rows, seq_len, max_tokens):
+        with dev.autocast(device, dtype):
+            _, loss = model(to_device(x, device), to_device(y, device))
+        total += loss.item() * y.numel()
+        n += y.numel()
+    model.train(was_training)
+    return total / n
+
+
+
+
+class Diverged(LadderError):
+    """Training produced a non-finite loss; nothing of the run is written."""
+
+
+def run(params: Params, size: str) -> dict:
+    t = params.train_for(size)
+    out = paths.Size(size)
+    cost.check(params, size)
+    device = dev.pick()
+    dev.setup(device)
+    dtype = dev.precision(device, t.dtype)
+    index = verify()
+    plan = paths.Plan(params.plan_for(size))
+    staging = read_json(need(plan.plan, f"curriculum plan ({plan.name})"))
+    stream = TrainStream(index, np.load(need(plan.order, f"curriculum order ({plan.name})")))
+
+    torch.manual_seed(params.seed)
+    cfg = recipe.model_config(params, size, index["vocab_size"])
+    model = GPT(cfg).to(device)
+    n_params = model.num_params(non_embedding=False)
+    steps = max(1, math.ceil(recipe.token_budget(t, n_params) / t.batch_tokens))
+    micro_tokens = t.micro_batch * t.seq_len
+    accum = t.batch_tokens // micro_tokens
+    plan_phases = recipe.phases(staging["warmup"], t, steps * t.batch_tokens)
+    lr_at = recipe.schedule(t, steps)
+
+    opt = recipe.optimizer(model, params.lr, t, device)
+    scaler = torch.amp.GradScaler(device.type, enabled=dtype == "fp16")
+    fp = fingerprint(params, size)
+    state = checkpoint.load(out.ckpt, model, opt, scaler, fp) or {
+        "fingerprint": fp, "step": 0, "pos": 0, "history": [], "layer_stats": [], "train_seconds": 0.0}
+    if state["step"]:
+        log.info("train@%s: resuming from step %d of %d", size, state["step"], steps)
+    use_compile = t.compile == "on" or (t.compile == "auto" and device.type == "cuda")
+    fwd = torch.compile(model) if use_compile else model
+    flops_per_token = model.flops_per_token(t.seq_len)
+    peak = dev.peak_flops(device, dtype)
+    ceiling = math.log(cfg.vocab_size) + 1.0  # a loss above this after warm-up is worse than guessing
+
+    log.info("train@%s: %.2fM params, %d tokens in %d steps of %d tokens (%d x %d micro-batches), %s on %s",
+             size, n_params / 1e6, steps * t.batch_tokens, steps, t.batch_tokens, accum, t.micro_batch, dtype, device)
+    live = open_curves(out, state)
+
+    def check_finite(loss: torch.Tensor, step: int) -> None:
+        if not torch.isfinite(loss):
+            raise Diverged(f"train@{size}: loss is {loss.item()} at step {step} of {steps}; nothing was written. "
+                           f"Lower lr ({params.lr:g}), set train.grad_clip, or use train.dtype: bf16 or fp32")
+
+    model.train()
+    t0, last_t, last_tokens = time.time(), time.time(), state["step"] * t.batch_tokens
+    previous = None  # (loss, step) of the step before, checked once this step is queued: no stall
+    bar = progress(steps, desc=f"train@{size}", unit="step", initial=state["step"])
+    for step in range(state["step"], steps):
+        seq_len = next(L for L, end in plan_phases if step * t.batch_tokens < end)
+        rows = micro_tokens // seq_len
+        lr = params.lr * lr_at(step)
+        recipe.set_lr(opt, lr)
+        log_now = (step + 1) % t.log_every == 0 or step + 1 == steps
+
+        micro = []
+        for _ in range(accum):
+            micro.append(stream.batch(state["pos"], rows, seq_len))
+            state["pos"] += rows * seq_len
+
+        def inspect():
+            stats = [{"tokens": (step + 1) * t.batch_tokens, **r}
+                     for r in layer_stats(model, to_device(micro[-1][0], device), device, dtype)]
+            state["layer_stats"] += stats
+            pd.DataFrame(stats, columns=LAYER_STATS).to_csv(out.layer_stats, sep="\t", index=False, mode="a",
+                                                           header=False)
+
+        on_device = ((to_device(x, device), to_device(y, device)) for x, y in micro)
+        loss, grad_norm = recipe.step(model, fwd, opt, scaler, on_device, accum, t, device, dtype,
+                                      inspect if log_now else None)
+        if previous is not None:
+            check_finite(*previous)
+        previous = (loss, step + 1)
+        state["step"] = step + 1
+        bar.update(1)
+
+        done = state["step"] == steps
+        if log_now:
+            check_finite(loss, state["step"])
+            dev.sync(device)
+            now, tokens = time.time(), state["step"] * t.batch_tokens
+            rate = (tokens - last_tokens) / max(now - last_t, 1e-9)
+            last_t, last_tokens = now, tokens
+            metrics = {"loss": round(loss.item(), 5), "lr": lr, "tokens_per_s": round(rate, 1)}
+            if math.isfinite(norm := grad_norm.item()):  # fp16: an overflowing step is skipped, its norm inf
+                metrics["grad_norm"] = round(norm, 5)
+            if peak:
+                metrics["mfu"] = round(rate * flops_per_token / peak, 4)
+            if state["step"] % t.eval_every == 0 or done:
+                metrics["val_loss"] = round(evaluate_loss(model, index, t.seq_len, t.micro_batch, t.eval_tokens,
+                                                          device, dtype), 5)
+            if step >= int(t.warmup_frac * steps) and metrics["loss"] > ceiling:
+                log.info("train@%s: warning: loss %.2f at step %d is above ln(vocab) + 1 = %.2f: the run "
+                         "is diverging (lower lr, or check train.grad_clip)", size, metrics["loss"],
+                         state["step"], ceiling)
+            log_metrics(live, tokens, metrics)
+            state["history"].append([tokens, metrics])
+            bar.set_postfix({k: metrics[k] for k in ("loss", "tokens_per_s", "mfu") if k in metrics})
+        if state["step"] % t.checkpoint_every == 0 and not done:
+            check_finite(loss, state["step"])
+            state["train_seconds"] += time.time() - t0
+            t0 = time.time()
+            checkpoint.save(out.ckpt, model, opt, scaler, state)
+    bar.close()
+    state["train_seconds"] += time.time() - t0
+    live.end()
+
+    summary = write_results(params, size, model, opt, scaler, state, steps, plan.name, staging, plan_phases,
+                            device, dtype)
+    log.info("train@%s: done, loss %.4f, val loss %s, %.0f tokens/s", size, summary["final_loss"],
+             summary["final_val_loss"], summary["tokens_per_s"])
+    return summary
+
+
+def open_curves(out: paths.Size, state: dict):
+    """dvclive's curves (the token count as the step), with the run before a resume replayed into them,
+    and a fresh layer_stats.tsv holding that run's rows."""
+    from dvclive import Live
+
+    live = Live(str(out.live), dvcyaml=None, save_dvc_exp=False, report=None)
+    for tokens, metrics in state["history"]:
+        log_metrics(live, tokens, metrics)
+    out.layer_stats.parent.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame(state["layer_stats"], columns=LAYER_STATS).to_csv(out.layer_stats, sep="\t", index=False)
+    return live
+
+
+def log_metrics(live, tokens: int, metrics: dict) -> None:
+    live.step = tokens
+    for k, v in metrics.items():
+        live.log_metric(k, v)
+
+
+def write_results(params: Params, size: str, model: GPT, opt, scaler, state: dict, steps: int, plan: str,
+                  staging: dict, plan_phases: list, device, dtype: str) -> dict:
+    """The model, its config and train.json, atomically together; then the final checkpoint."""
+    t, out = params.train_for(size), paths.Size(size)
+    summary = {
+        "size": size,
+        "params": model.num_params(non_embedding=False),
+        "params_non_embedding": model.num_params(non_embedding=True),
+        "tokens": steps * t.batch_tokens,
+        "steps": steps,
+        "micro_batch": t.micro_batch,
+        "train_seconds": round(state["train_seconds"], 2),
+        "tokens_per_s": round(steps * t.batch_tokens / max(state["train_seconds"], 1e-9), 1),
+        "final_loss": state["history"][-1][1]["loss"],
+        "final_val_loss": state["history"][-1][1].get("val_loss"),
+        "device": str(device),
+        "dtype": dtype,
+        "curriculum": {"plan": plan} | {k: v for k, v in staging.items() if k != "built_from"}
+                      | {"phases": plan_phases},
+        "params_used": stage_params(params, "train", size),
+        "built_from": stamps.stamp(params, "train", size),
+    }
+    with atomic(out.model, out.config, out.summary) as (tmp_model, tmp_cfg, tmp_summary):
+        save_model(model, str(tmp_model))
+        summary["model_sha256"] = sha256_file(tmp_model)
+        write_json(tmp_cfg, dataclasses.asdict(model.config))
+        write_json(tmp_summary, summary)
+    checkpoint.save(out.ckpt, model, opt, scaler, state)
+    return summary
+
+
+def add_arguments(p) -> None:
+    p.add_argument("--size", required=True, help="a size under sizes: in params.yaml; what shapes the run: seed, lr, "
+                   "train.*, sizes.<size>.* and the plan pipeline.sizes names for it (default base)")
+
+
+def main(args) -> None:
+    run(load(args.params), args.size)

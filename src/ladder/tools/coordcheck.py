@@ -1,0 +1,176 @@
+"""μP coordinate check (Tensor Programs V, section D.1): does training change activations by
+the same amount at every width?
+
+Train a few Adam steps at several widths, with the same data, seed and LR,
+and record the RMS of each layer's output.  Under μP the curves over width are
+flat; under the standard parametrisation they grow with width, the updates
+driving it (Adam moves every weight by ~lr, so a width-n dot product moves by
+~lr * n).  Two quantities per layer and step:
+
+* ``rms``: RMS of the activation at step t (what the plot shows by default);
+* ``delta_rms``: RMS of (activation at step t - activation at step 0), i.e.
+  what training did.  It isolates the update scaling, so the tests assert on it.
+
+Usage: ``ladder coord-check --out coordcheck.png`` (also writes a CSV next to it). The optimizer is
+the train stage's (core/recipe.py), with params.yaml's betas.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from pathlib import Path
+
+import torch
+
+from ladder.core import recipe
+from ladder.core.config import Train, load
+from ladder.core.model import GPT, GPTConfig
+
+WIDTHS = (64, 128, 256, 512)
+
+
+def measure(train: Train, widths=WIDTHS, steps: int = 6, mup: bool = True, lr: float = 3e-3, n_layer: int = 2,
+            n_head: int = 4, vocab_size: int = 256, seq_len: int = 32, batch_size: int = 8,
+            base_width: int = 128, seed: int = 0) -> list[dict]:
+    """Return one record per (width, step, layer): {param, width, step, layer, rms, delta_rms}.
+
+    step t holds activations after t optimizer steps (t = 0..steps), on the one fixed batch that is
+    also trained on, through the train stage's recipe with `train`'s AdamW settings (weight decay
+    and clipping off: they would blur the update scaling the check is about).
+    """
+    train = train.model_copy(update={"weight_decay": 0.0, "grad_clip": 0.0})
+    # Adam's early steps can push some SP activations into denormal range, which is ~50x slower on
+    # CPU; and these models are so small that extra threads only fight over a busy CI machine.
+    threads = torch.get_num_threads()
+    torch.set_flush_denormal(True)
+    torch.set_num_threads(1)
+    try:
+        g = torch.Generator().manual_seed(seed)
+        data = torch.randint(0, vocab_size, (batch_size, seq_len + 1), generator=g)  # one fixed batch
+        return [r for width in widths
+                for r in _train_and_record(train, width, data[:, :-1], data[:, 1:], steps, mup, lr, n_layer,
+                                           n_head, vocab_size, seq_len, base_width, seed)]
+    finally:
+        torch.set_flush_denormal(False)  # the default
+        torch.set_num_threads(threads)
+
+
+def _train_and_record(train, width, x, y, steps, mup, lr, n_layer, n_head, vocab_size, seq_len, base_width, seed):
+    torch.manual_seed(seed)
+    cfg = GPTConfig(vocab_size=vocab_size, block_size=seq_len, n_layer=n_layer, n_head=n_head,
+                    n_embd=width, mup=mup, mup_base_width=base_width)
+    model = GPT(cfg)
+    cpu = torch.device("cpu")
+    opt = recipe.optimizer(model, lr, train, cpu)
+    scaler = torch.amp.GradScaler("cpu", enabled=False)
+
+    names = ["embedding"] + [f"block {i}" for i in range(n_layer)] + ["logits"]
+    modules = [model.embed_tokens, *model.layers, model.lm_head]
+    current: dict[str, torch.Tensor] = {}
+    hooks = [m.register_forward_hook(lambda _m, _i, out, n=n: current.__setitem__(n, out.detach()))
+             for n, m in zip(names, modules)]
+    records, first = [], {}
+    for step in range(steps + 1):
+        if step < steps:  # the forward of the step records the activations before its update
+            loss, _ = recipe.step(model, model, opt, scaler, [(x, y)], 1, train, cpu, "fp32")
+        else:
+            with torch.no_grad():
+                _, loss = model(x, y)
+        if step == 0:
+            first = dict(current)
+        for n in names:
+            records.append(dict(param="μP" if mup else "SP", width=width, step=step, layer=n,
+                                rms=current[n].pow(2).mean().sqrt().item(),
+                                delta_rms=(current[n] - first[n]).pow(2).mean().sqrt().item(),
+                                loss=loss.item()))
+    for h in hooks:
+        h.remove()
+    return records
+
+
+def slope(records: list[dict], param: str, layer: str, step: int, key: str = "delta_rms") -> float:
+    """Least-squares slope of log2(key) against log2(width): 0 = flat, 1 = grows like width."""
+    pts = [(math.log2(r["width"]), math.log2(r[key])) for r in records
+           if r["param"] == param and r["layer"] == layer and r["step"] == step]
+    mx = sum(p[0] for p in pts) / len(pts)
+    my = sum(p[1] for p in pts) / len(pts)
+    return sum((a - mx) * (b - my) for a, b in pts) / sum((a - mx) ** 2 for a, _ in pts)
+
+
+def plot(records: list[dict], out_png: Path, metric: str = "rms", note: str = "") -> None:
+    """Grid: one row per layer, SP | μP side by side, width on a log2 axis, one line per step."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import pandas as pd
+    import seaborn as sns
+    from matplotlib.ticker import FormatStrFormatter, LogLocator, MaxNLocator, NullLocator
+
+    df = pd.DataFrame(records)
+    df = df[df["step"] > 0] if metric == "delta_rms" else df  # step 0 has no change yet
+    label = {"rms": "activation RMS", "delta_rms": "RMS of change since init"}[metric]
+    sns.set_theme(style="whitegrid", context="notebook")
+    n_steps = df["step"].nunique()
+    grid = sns.relplot(data=df, x="width", y=metric, hue="step", row="layer", col="param",
+                       col_order=[p for p in ("SP", "μP") if p in set(df["param"])], kind="line", marker="o",
+                       palette=sns.color_palette("viridis", n_steps), height=2.3, aspect=1.6,
+                       facet_kws=dict(sharey="row", margin_titles=True))
+    widths = sorted(df["width"].unique())
+    for ax in grid.axes.flat:
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(widths, [str(w) for w in widths])
+        ax.xaxis.set_minor_locator(NullLocator())
+        ax.set_yscale("log")
+    for row in grid.axes:  # rows share y; label ticks readably whether a row spans 10% or 100x
+        lo, hi = row[0].get_ylim()
+        row[0].yaxis.set_major_locator(MaxNLocator(4) if hi / lo < 4 else LogLocator(10, subs=(1, 2, 5)))
+        row[0].yaxis.set_major_formatter(FormatStrFormatter("%.3g"))
+        row[0].yaxis.set_minor_locator(NullLocator())
+    grid.set_axis_labels("width (n_embd)", label)
+    grid.set_titles(row_template="{row_name}", col_template="{col_name}")
+    title = f"Coordinate check: {label} after t Adam steps (flat = width-independent)"
+    grid.figure.suptitle(title + (f"\n{note}" if note else ""), y=1.05)
+    out_png = Path(out_png)
+    out_png.parent.mkdir(parents=True, exist_ok=True)
+    grid.savefig(out_png, dpi=110, bbox_inches="tight")
+    plt.close(grid.figure)
+
+
+def run(train: Train, out_png: Path, widths=WIDTHS, steps: int = 6, mup: bool | None = None, metric: str = "rms",
+        **kw) -> list[dict]:
+    """Measure (both parametrisations unless mup says which), plot to out_png, CSV beside it."""
+    params = [False, True] if mup is None else [mup]
+    records = [r for m in params for r in measure(train, widths=widths, steps=steps, mup=m, **kw)]
+    note = ", ".join(f"{k}={v}" for k, v in kw.items())
+    plot(records, out_png, metric=metric, note=note)
+    import pandas as pd
+
+    pd.DataFrame(records).to_csv(Path(out_png).with_suffix(".csv"), index=False)
+    return records
+
+
+def add_arguments(ap: argparse.ArgumentParser) -> None:
+    ap.add_argument("--out", type=Path, default=Path("results/coordcheck.png"), help="figure (CSV beside it; default: %(default)s)")
+    ap.add_argument("--widths", type=int, nargs="+", default=list(WIDTHS), help="n_embd values (default: %(default)s)")
+    ap.add_argument("--steps", type=int, default=6, help="Adam steps per width (default: %(default)s)")
+    ap.add_argument("--lr", type=float, default=3e-3, help="base learning rate (default: %(default)s)")
+    ap.add_argument("--n-layer", type=int, default=2, help="blocks (default: %(default)s)")
+    ap.add_argument("--n-head", type=int, default=4, help="heads at every width (default: %(default)s)")
+    ap.add_argument("--base-width", type=int, default=128, help="μP base width (default: %(default)s)")
+    ap.add_argument("--seed", type=int, default=0, help="init and data seed (default: %(default)s)")
+    ap.add_argument("--metric", choices=["rms", "delta_rms"], default="rms",
+                    help="plot the activation RMS or its change since init (default: %(default)s)")
+    ap.add_argument("--only", choices=["sp", "mup"], default=None, help="one parametrisation instead of both")
+
+
+def main(a: argparse.Namespace) -> None:
+    mup = None if a.only is None else a.only == "mup"
+    records = run(load(a.params).train, a.out, widths=a.widths, steps=a.steps, mup=mup, metric=a.metric, lr=a.lr, n_layer=a.n_layer,
+                  n_head=a.n_head, base_width=a.base_width, seed=a.seed)
+    layers = list(dict.fromkeys(r["layer"] for r in records))
+    print(f"slope of log2(delta RMS) vs log2(width) at step {a.steps} (0 = flat, 1 = grows like width):")
+    for p in dict.fromkeys(r["param"] for r in records):
+        print(f"  {p:3s} " + "  ".join(f"{n}: {slope(records, p, n, a.steps):+.2f}" for n in layers))
+    print(f"wrote {a.out} and {a.out.with_suffix('.csv')}")

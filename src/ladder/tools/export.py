@@ -1,0 +1,141 @@
+"""`ladder export-hf --size S`: a trained size as a Hugging Face `transformers` Llama model folder.
+
+The model uses Llama's layout and names, and GPT.hf_config / GPT.hf_state_dict give the Llama
+config and weights with the μP constants folded in (see model.py). config.json and
+tokenizer_config.json are written as plain JSON rather than by `transformers`, so the folder
+loads in every version from 4.45 on (5.x renamed rope_theta and the tokenizer class). Before the
+folder replaces a previous export, `transformers` loads it back and must reproduce our logits.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import torch
+from safetensors.torch import save_file
+
+from ladder.core import config, paths, tokens
+from ladder.core.checkpoint import load_trained
+from ladder.core.files import LadderError, atomic, need, read_json, write_json
+from ladder.core.model import GPT
+from ladder.core.progress import log
+from ladder.core.tokens import EOT
+TOLERANCE = 1e-4  # largest |logit difference| allowed between transformers and us, in fp32
+
+
+def hf_weights(model: GPT) -> dict[str, torch.Tensor]:
+    """Llama weights; a tied lm_head is left out (transformers re-ties it, and safetensors refuses shared tensors)."""
+    sd = model.hf_state_dict()
+    if model.hf_config()["tie_word_embeddings"]:
+        del sd["lm_head.weight"]
+    return {k: v.detach().contiguous() for k, v in sd.items()}
+
+
+def hf_config(model: GPT, eot: int) -> dict:
+    c = model.hf_config()
+    return {"architectures": ["LlamaForCausalLM"], "model_type": "llama", **c,
+            "rope_parameters": {"rope_type": "default", "rope_theta": c["rope_theta"]},  # 5.x spelling
+            "bos_token_id": eot, "eos_token_id": eot, "torch_dtype": "float32"}
+
+
+def write_tokenizer(folder: Path, block_size: int) -> None:
+    """tokenizer.json as trained, read by PreTrainedTokenizerFast with <|endoftext|> as bos and eos."""
+    tokens.load().save(str(folder / "tokenizer.json"))
+    special = {"bos_token": EOT, "eos_token": EOT}
+    write_json(folder / "special_tokens_map.json", special)
+    # No cleanup: it would turn " ." into "." and break decode(encode(text)) == text.
+    write_json(folder / "tokenizer_config.json", {"tokenizer_class": "PreTrainedTokenizerFast", **special,
+                                                 "model_max_length": block_size,
+                                                 "clean_up_tokenization_spaces": False})
+
+
+def data_card(params: config.Params) -> tuple[str, str]:
+    """(licence id for the card's metadata, the card's section on the training data)."""
+    if params.data.source == "embedded":
+        text = need(paths.EMBEDDED_README, "embedded corpus README").read_text()
+        if "## Licence and attribution" not in text:
+            raise LadderError(f"{paths.EMBEDDED_README}: no '## Licence and attribution' section to quote")
+        section = text.split("## Licence and attribution", 1)[1].split("\n## ", 1)[0].strip()
+        return "cc-by-sa-3.0", ("The embedded corpus of English Wikipedia articles (data/embedded/README.md). "
+                                "The model is derived from it and keeps its licence:\n\n" + section)
+    source = params.data.hf.name if params.data.source == "hf" else params.data.source
+    return "other", (f"Trained on `{source}`. That corpus's licence governs this model: state it here, and set "
+                     "`license:` above, before sharing the model.")
+
+
+def model_card(size: str, model: GPT, params: config.Params) -> str:
+    cfg = model.config
+    tied = model.hf_config()["tie_word_embeddings"]
+    licence, data = data_card(params)
+    train_json = paths.Size(size).summary
+    trained = read_json(train_json) if train_json.exists() else {}
+    lines = [
+        "---", f"license: {licence}", "library_name: transformers", "pipeline_tag: text-generation",
+        "tags: [ladder, llama]", "---", "",
+        f"# ladder {size}", "",
+        f"A {model.num_params(non_embedding=False) / 1e6:.2f}M-parameter decoder-only transformer in the Llama "
+        f"layout ({cfg.n_layer} layers, {cfg.n_head} heads, width {cfg.n_embd}, context {cfg.block_size} tokens, "
+        f"byte-level BPE vocabulary of {cfg.vocab_size}, {'tied' if tied else 'untied'} embedding and output)"
+        + (f", trained on {trained['tokens']:,} tokens" if trained else "") + " by the ladder pipeline.",
+    ]
+    if cfg.mup:
+        lines += ["", f"Trained with μP (width multiplier {cfg.width_mult:g}); its attention scale and output "
+                  "multiplier are folded into `q_proj` and `lm_head`, so the standard Llama code runs it."]
+    lines += ["", "## Use", "", "```python", "from transformers import AutoModelForCausalLM, AutoTokenizer", "",
+              'tok = AutoTokenizer.from_pretrained("path/to/this/folder")',
+              'model = AutoModelForCausalLM.from_pretrained("path/to/this/folder")',
+              'ids = tok("The history of", return_tensors="pt").input_ids',
+              "out = model.generate(ids, max_new_tokens=40, do_sample=True, top_k=50)",
+              "print(tok.decode(out[0]))", "```"]
+    eval_json = paths.Size(size).eval
+    if eval_json.exists():
+        e = read_json(eval_json)
+        lines += ["", "## Evaluation", "",
+                  f"On {e['val_tokens_scored']:,} tokens of the held-out split of the training corpus:", "",
+                  "| metric | value |", "| --- | --- |",
+                  f"| loss (nats/token) | {e['val_loss']} |",
+                  f"| perplexity | {e['val_perplexity']} |",
+                  f"| bits per byte | {e['val_bits_per_byte']} |",
+                  f"| bits per byte of a unigram model, for reference | {e['unigram_bits_per_byte']} |"]
+    lines += ["", "## Training data and licence", "", data, ""]
+    return "\n".join(lines)
+
+
+def max_logit_diff(folder: Path, model: GPT, seed: int = 0) -> float:
+    """Largest |logit difference| between `transformers` reading `folder` and `model`, on random tokens."""
+    from transformers import AutoModelForCausalLM
+    from transformers.utils.logging import disable_progress_bar
+
+    disable_progress_bar()  # a bar for loading a few tensors is noise
+    hf = AutoModelForCausalLM.from_pretrained(folder).eval()
+    cfg = model.config
+    x = torch.randint(0, cfg.vocab_size, (2, min(cfg.block_size, 64)), generator=torch.Generator().manual_seed(seed))
+    with torch.no_grad():
+        return (hf(x).logits - model(x)[0]).abs().max().item()
+
+
+def export(size: str, out: Path, params: config.Params) -> Path:
+    model = load_trained(size, torch.device("cpu"))
+    eot = tokens.load().token_to_id(EOT)
+    with atomic(out) as (tmp,):
+        tmp.mkdir()
+        save_file(hf_weights(model), tmp / "model.safetensors", metadata={"format": "pt"})
+        write_json(tmp / "config.json", hf_config(model, eot))
+        write_tokenizer(tmp, model.config.block_size)
+        (tmp / "README.md").write_text(model_card(size, model, params))
+        diff = max_logit_diff(tmp, model)
+        if diff > TOLERANCE:
+            raise LadderError(f"export of {size}: transformers' logits differ from ours by {diff:.2e} "
+                              f"(> {TOLERANCE}); {out} left as it was")
+    log.info("export-hf@%s: wrote %s (transformers reproduces our logits within %.1e)", size, out, diff)
+    return out
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--size", required=True, help="a trained size (reads results/<size>/)")
+    p.add_argument("--out", type=Path, help="output folder (default: results/<size>/hf)")
+
+
+def main(args) -> None:
+    export(args.size, args.out or paths.Size(args.size).hf, config.load(args.params))

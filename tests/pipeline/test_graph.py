@@ -1,0 +1,111 @@
+"""dvc.yaml and the Snakemake rules describe the same stages: commands, deps, params and outputs, and
+both declare as code exactly the modules each stage runs."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+
+import yaml
+from dvc.repo import Repo
+
+from conftest import ROOT, SIZES, all_targets, sh
+from ladder.core import paths, stamps
+from ladder.core.config import STAGE_PARAMS, stage_keys, stage_name
+
+SNAPSHOTS = ".ladder/params/"
+
+
+def dvc_graph(project) -> dict[str, dict]:
+    graph = {}
+    with Repo(str(project)) as repo:
+        for stage in repo.index.stages:
+            params = sorted(k for p in stage.params for k in p.params)
+            graph[stage.name] = {
+                "cmd": stage.cmd,
+                "deps": sorted(str(d.def_path) for d in stage.deps if d not in stage.params),
+                "params": params,
+                # persistent outputs (checkpoints) outlive a run; Snakemake has no such notion
+                "outs": sorted(str(o.def_path) for o in stage.outs if not o.persist),
+            }
+    return graph
+
+
+def snakemake_graph(project) -> dict[str, dict]:
+    summary = sh(f"snakemake --detailed-summary {' '.join(all_targets())}", project).stdout
+    graph: dict[str, dict] = {}
+    for row in csv.DictReader(io.StringIO(summary), delimiter="\t"):
+        inputs = row["input-file(s)"].split(",")
+        size = row["output_file"].split("/")[1] if row["rule"] in ("train", "eval") else None
+        name = stage_name(row["rule"], size)
+        snap = [f for f in inputs if f.startswith(SNAPSHOTS)]
+        assert snap == [f"{SNAPSHOTS}{name}.json"], (name, snap)
+        entry = graph.setdefault(name, {
+            "cmd": row["shellcmd"],
+            "deps": sorted(f for f in inputs if not f.startswith(SNAPSHOTS)),
+            "params": sorted(json.loads((project / snap[0]).read_text())["params"]),
+            "outs": [],
+        })
+        entry["outs"] = sorted(entry["outs"] + [row["output_file"]])
+    return graph
+
+
+def test_dvc_and_snakemake_describe_the_same_graph(built):
+    dvc, smk = dvc_graph(built), snakemake_graph(built)
+    assert set(dvc) == set(smk)
+    for name in dvc:
+        assert dvc[name] == smk[name], name
+        base, _, size = name.partition("@")
+        assert dvc[name]["outs"] == sorted(str(p) for p in paths.outputs(base, size or None)), name
+
+
+def code_mismatches(graph: dict[str, dict]) -> list[str]:
+    return [name for name, stage in graph.items()
+            if [d for d in stage["deps"] if d.startswith("src/")] != list(stamps.code_files(name.partition("@")[0]))]
+
+
+def test_snakemake_rules_take_exactly_the_modules_each_stage_runs(built, tmp_path):
+    """The inputs Snakemake recorded for each job hold the stage's code files, no more, no fewer."""
+    assert code_mismatches(snakemake_graph(built)) == []
+    # the check has teeth: a rule that forgets its code is caught
+    import shutil
+
+    broken = tmp_path / "broken"
+    shutil.copytree(built, broken, symlinks=True)
+    rules = broken / "workflow/rules/train.smk"
+    rules.write_text(rules.read_text().replace('        code("eval"),\n', "", 1))
+    sh("snakemake --cores 1 results/tiny/eval.json", broken)  # the summary reads what a run recorded
+    assert {n.partition("@")[0] for n in code_mismatches(snakemake_graph(broken))} == {"eval"}
+
+
+def test_stage_params_match_what_stages_declare(built):
+    dvc = dvc_graph(built)
+    for name, stage in dvc.items():
+        base, _, size = name.partition("@")
+        assert base in STAGE_PARAMS
+        assert stage["params"] == sorted(stage_keys(base, size or None)), name
+    assert {n.partition("@")[2] for n in dvc if "@" in n} == set(SIZES)
+
+
+def test_plots_cover_every_size_of_the_default_params():
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    plots = yaml.safe_load((ROOT / "dvc.yaml").read_text())["plots"]
+    for plot in plots:
+        (definition,) = plot.values()
+        assert {f.split("/")[1] for f in definition["y"]} == set(params["sizes"])
+
+
+def test_gpu_profile_gives_the_one_gpu_to_every_rule_that_uses_it():
+    """Rules whose command puts a model on the device hold the profile's single `gpu` resource, so
+    two of them never share a card (score next to train would not fit a 12 GB GPU)."""
+    profile = yaml.safe_load((ROOT / "workflow/profiles/gpu/config.yaml").read_text())
+    held = {entry.partition(":")[0] for entry in profile["set-resources"] if entry.endswith(":gpu=1")}
+    uses_device = set()
+    for rules in (ROOT / "workflow/rules").glob("*.smk"):
+        for rule, command in re.findall(r'^rule (\w+):.*?"ladder (\w+)', rules.read_text(), re.S | re.M):
+            if "src/ladder/core/device.py" in stamps.code_files(command):
+                uses_device.add(rule)
+    assert uses_device == {"score", "train", "eval"}
+    assert held == uses_device

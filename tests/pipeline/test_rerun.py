@@ -1,0 +1,181 @@
+"""The rerun rules, each checked under Snakemake and under DVC with real runs."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+from pathlib import Path
+
+import yaml
+
+from conftest import SIZES, all_targets, dvc_changed, dvc_ran, edit_params, planned, sh
+from ladder.core import stamps
+
+DATA = {"download", "subset", "tokenizer", "shard", "curriculum"}
+
+
+def per_size(stage: str, sizes=SIZES) -> set[str]:
+    return {f"{stage}@{s}" for s in sizes}
+
+
+def snapshot(project: Path) -> dict[str, bytes]:
+    """Every output file's bytes, to prove untouched results stay byte-identical."""
+    out = {}
+    for folder in ("data", "results"):
+        for f in sorted((project / folder).rglob("*")):
+            if f.is_file() and "embedded" not in f.parts and f.name != ".snakemake_timestamp":
+                out[str(f.relative_to(project))] = f.read_bytes()
+    return out
+
+
+def changed_files(before: dict, after: dict) -> set[str]:
+    return {k for k in before.keys() | after.keys() if before.get(k) != after.get(k)}
+
+
+def test_snakemake_run_leaves_dvc_up_to_date_and_plans_nothing(built):
+    assert planned(built, *all_targets()) == {}
+    assert dvc_changed(built) == set()
+
+
+def test_size_change_reruns_only_that_size_under_snakemake(project):
+    edit_params(project, lambda p: p["sizes"]["medium"].update(n_embd=48))
+    assert planned(project, *all_targets()) == {"train": 1, "eval": 1}
+    before = snapshot(project)
+    sh(f"snakemake --cores 1 {' '.join(all_targets())}", project)
+    touched = changed_files(before, snapshot(project))
+    assert touched and all(f.startswith("results/medium/") for f in touched), touched
+    assert dvc_changed(project) == set()
+
+
+def test_size_change_reruns_only_that_size_under_dvc(project):
+    edit_params(project, lambda p: p["sizes"]["medium"].update(n_embd=48))
+    assert dvc_changed(project) == {"train@medium"}  # status names the stages whose own inputs changed
+    before = snapshot(project)
+    ran = dvc_ran(sh("dvc repro", project).stdout)
+    assert ran == {"train@medium", "eval@medium"}
+    touched = changed_files(before, snapshot(project))
+    assert all(f.startswith("results/medium/") for f in touched), touched
+    assert planned(project, *all_targets()) == {}
+
+
+def test_lr_change_reruns_all_training_but_no_data_stage(project):
+    edit_params(project, lambda p: p.update(lr=0.001))
+    # score reruns too: the scorer (tiny) retrains, and medium trains on the order its model gives
+    assert planned(project, *all_targets()) == {"train": len(SIZES), "eval": len(SIZES), "score": 1}
+    assert dvc_changed(project) == per_size("train")
+    ran = dvc_ran(sh("dvc repro", project).stdout)
+    assert ran == per_size("train") | per_size("eval") | {"score"}
+    assert planned(project, *all_targets()) == {}
+
+
+def test_vocab_change_reruns_tokenizer_and_everything_downstream(project):
+    edit_params(project, lambda p: p["tokenizer"].update(vocab_size=400))
+    downstream = {"tokenizer": 1, "shard": 1, "curriculum": 1, "score": 1, "train": len(SIZES), "eval": len(SIZES)}
+    assert planned(project, *all_targets()) == downstream
+    assert dvc_changed(project) == {"tokenizer"}
+    ran = dvc_ran(sh("dvc repro", project).stdout)
+    assert ran == {"tokenizer", "shard", "curriculum", "score"} | per_size("train") | per_size("eval")
+    assert planned(project, *all_targets()) == {}
+    assert json.loads((project / "data/tokenizer/report.json").read_text())["vocab_size"] == 400
+
+
+def test_dvc_repro_leaves_snakemake_nothing_to_do(fresh):
+    sh("dvc repro", fresh)
+    assert planned(fresh, *all_targets()) == {}
+    # and a params change after a DVC-built result still reaches Snakemake
+    edit_params(fresh, lambda p: p["sizes"]["mini"].update(n_layer=2))
+    assert planned(fresh, *all_targets()) == {"train": 1, "eval": 1}
+
+
+def test_retraining_the_scorer_rescores_and_retrains_only_the_scored_sizes(project):
+    """The DAG edge train@tiny -> score -> train@medium, in both tools; mini (base plan) stays."""
+    edit_params(project, lambda p: p["sizes"]["tiny"].update(n_embd=48))
+    assert planned(project, *all_targets()) == {"train": 2, "eval": 2, "score": 1}
+    assert dvc_changed(project) == {"train@tiny"}
+    before = snapshot(project)
+    ran = dvc_ran(sh("dvc repro", project).stdout)
+    assert ran == {"train@tiny", "eval@tiny", "score", "train@medium", "eval@medium"}
+    touched = changed_files(before, snapshot(project))
+    assert not any(f.startswith("results/mini/") for f in touched), touched
+    assert "data/curriculum/scored/order.npy" in touched or "data/curriculum/scored/scores.npy" in touched
+    assert planned(project, *all_targets()) == {}
+
+
+def test_moving_a_size_to_the_scored_plan_retrains_it(project):
+    edit_params(project, lambda p: p["pipeline"]["sizes"].update(mini="scored"))
+    assert planned(project, *all_targets()) == {"train": 1, "eval": 1}
+    assert dvc_changed(project) == {"train@mini"}
+    sh(f"snakemake --cores 1 {' '.join(all_targets())}", project)
+    assert json.loads((project / "results/mini/train.json").read_text())["curriculum"]["plan"] == "scored"
+    assert dvc_changed(project) == set()
+
+
+def test_timestamps_alone_rerun_nothing(project):
+    sh("dvc checkout --relink --force", project)
+    files = [f for f in project.rglob("*") if f.is_file() and ".git" not in f.parts and ".dvc" not in f.parts]
+    random.Random(0).shuffle(files)
+    for i, f in enumerate(files):  # new mtimes, in an order unrelated to the DAG
+        os.utime(f, (1e9 + i, 2e9 - i))
+    assert planned(project, *all_targets()) == {}
+    assert dvc_changed(project) == set()
+
+
+def runs_loader() -> dict[str, int]:
+    """Snakemake's job counts for the stages that run core/loader.py (from their import closures)."""
+    jobs: dict[str, int] = {}
+    for stage in ("curriculum", "score", "train", "eval"):
+        assert "src/ladder/core/loader.py" in stamps.code_files(stage)
+        jobs[stage] = len(SIZES) if stage in ("train", "eval") else 1
+    return jobs
+
+
+def edit_source(project: Path, rel: str) -> None:
+    path = project / rel
+    path.write_text(path.read_text() + "\n# an edit\n")
+
+
+def test_editing_the_loader_reruns_training_and_evaluation_under_snakemake(project):
+    edit_source(project, "src/ladder/core/loader.py")
+    assert planned(project, *all_targets()) == runs_loader()
+    sh(f"snakemake --cores 1 {' '.join(all_targets())}", project)
+    assert planned(project, *all_targets()) == {} and dvc_changed(project) == set()
+
+
+def test_editing_the_loader_reruns_training_and_evaluation_under_dvc(project):
+    edit_source(project, "src/ladder/core/loader.py")
+    stages = {"curriculum", "score"} | per_size("train") | per_size("eval")
+    assert dvc_changed(project) == stages
+    assert dvc_ran(sh("dvc repro", project).stdout) == stages
+    assert planned(project, *all_targets()) == {}
+
+
+def test_editing_a_tool_reruns_no_stage(project):
+    for tool in ("src/ladder/tools/generate.py", "src/ladder/tools/sanity.py", "src/ladder/core/progress.py"):
+        edit_source(project, tool)
+    assert planned(project, *all_targets()) == {}
+    assert dvc_changed(project) == set()
+
+
+def test_params_round_trip_through_an_experiment_makes_both_tools_plan_training(project):
+    """Built by Snakemake at lr 0.003; an experiment trains at 0.006 in the workspace; params.yaml
+    goes back to 0.003: results/ holds 0.006 models, so both tools must plan training. Back at
+    0.006, both plan nothing: each judges the outputs by what they were built from."""
+    sh("git add -A && git commit -qm 'pipeline built'", project)
+    lr = yaml.safe_load((project / "params.yaml").read_text())["lr"]
+    sh("dvc exp run -S lr=0.006", project)
+    sh("git checkout params.yaml", project)
+    assert yaml.safe_load((project / "params.yaml").read_text())["lr"] == lr
+    assert planned(project, *all_targets()) == {"train": len(SIZES), "eval": len(SIZES), "score": 1}
+    assert dvc_changed(project) == per_size("train")
+    edit_params(project, lambda p: p.update(lr=0.006))
+    assert planned(project, *all_targets()) == {}
+    assert dvc_changed(project) == set()
+
+
+def test_params_round_trip_through_dvc_repro(project):
+    edit_params(project, lambda p: p["sizes"]["mini"].update(n_embd=48))
+    assert dvc_ran(sh("dvc repro", project).stdout) == {"train@mini", "eval@mini"}
+    edit_params(project, lambda p: p["sizes"]["mini"].update(n_embd=32))  # back to what Snakemake built
+    assert planned(project, *all_targets()) == {"train": 1, "eval": 1}
+    assert dvc_changed(project) == {"train@mini"}

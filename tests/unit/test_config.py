@@ -1,0 +1,60 @@
+"""params.yaml is typed and validated: a bad key or value is one line naming the key, and exit 1."""
+
+from __future__ import annotations
+
+import pytest
+
+from conftest import ROOT, edit_params, sh
+from ladder.core import config
+
+
+def test_shipped_params_are_valid():
+    params = config.load(ROOT / "params.yaml")
+    assert {"tiny", "mini", "small", "medium"} <= set(params.sizes)
+    assert params.size("small").n_layer == 12 and params.size("small").n_embd == 768
+    assert params.size("medium").n_layer == 24 and params.size("medium").n_embd == 1024
+    assert set(params.pipeline.sizes) <= {"tiny", "mini"}  # a plain run never starts 124M on a laptop
+
+
+@pytest.mark.parametrize("change, key", [
+    (lambda p: p["train"].update(bogus=1), "train.bogus: unknown key"),
+    (lambda p: p.update(lr=-1), "lr: Input should be greater than 0"),
+    (lambda p: p["tokenizer"].update(vocab_size=100), "tokenizer.vocab_size"),
+    (lambda p: p["sizes"]["tiny"].update(n_head=3), "sizes.tiny: n_embd (128) must be divisible by n_head (3)"),
+    (lambda p: p["sizes"]["mini"]["train"].update(micro_batch=0), "sizes.mini.train.micro_batch"),
+    (lambda p: p["pipeline"].update(sizes={"tiny": "base", "huge": "base"}), "pipeline.sizes names 'huge'"),
+    (lambda p: p["pipeline"].update(sizes=["tiny", "mini"]), "pipeline.sizes: must map each size to its plan"),
+    (lambda p: p["pipeline"]["sizes"].update(mini="sorted"), "pipeline.sizes.mini: Input should be 'base' or 'scored'"),
+    (lambda p: p["pipeline"]["sizes"].update(tiny="scored"), "pipeline.sizes.tiny: the scorer"),
+    (lambda p: p["curriculum"].update(scorer="small"), "curriculum.scorer: 'small' must be one of pipeline.sizes"),
+    (lambda p: p["curriculum"].update(direction="random"), "curriculum.direction"),
+    (lambda p: p["subset"].update(fraction=0), "subset.fraction"),
+])
+def test_bad_params_fail_with_one_line_naming_the_key(fresh, change, key):
+    edit_params(fresh, lambda p: p.update(config.load(ROOT / "params.yaml").model_dump(mode="json")))
+    edit_params(fresh, change)
+    p = sh("ladder download", fresh, check=False)
+    assert p.returncode == 1
+    lines = p.stderr.strip().splitlines()
+    assert len(lines) == 1 and key in lines[0] and "params.yaml" in lines[0], p.stderr
+    assert not (fresh / "data/raw").exists()
+
+
+def test_unknown_size_on_the_command_line(fresh):
+    p = sh("ladder train --size huge", fresh, check=False)
+    assert p.returncode == 1 and "sizes.huge: no such size" in p.stderr
+
+
+def test_fp32_residual_reaches_the_model_and_the_memory_plan(tmp_path):
+    from ladder.core.cost import estimate
+    from ladder.core.recipe import model_config
+
+    (tmp_path / "params.yaml").write_text((ROOT / "params.yaml").read_text())
+    default = config.load(tmp_path / "params.yaml")
+    edit_params(tmp_path, lambda p: p["sizes"]["small"]["train"].update(fp32_residual=True))
+    fp32 = config.load(tmp_path / "params.yaml")
+    assert not model_config(default, "small", 50304).fp32_residual
+    assert model_config(fp32, "small", 50304).fp32_residual and not model_config(fp32, "tiny", 50304).fp32_residual
+    # with activation checkpointing the kept block inputs are the residual stream: twice the bytes in float32
+    kept = [estimate(p, "small", 50304).activations_ckpt_gib for p in (default, fp32)]
+    assert kept[1] - kept[0] == pytest.approx(12 * 2 * 768 * 32 * 1024 / 2**30)

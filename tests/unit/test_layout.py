@@ -1,0 +1,141 @@
+"""The layout is the architecture: core, stages and tools, imports that only run downward, one way
+to register a command, one source of defaults, and code dependencies that are complete."""
+
+from __future__ import annotations
+
+import ast
+import importlib
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import ROOT, sh
+from ladder import cli
+from ladder.core import config, stamps
+
+PACKAGE = ROOT / "src/ladder"
+LAYERS = {"core": 0, "stages": 1, "tools": 1, "cli.py": 2}  # a module may import from lower layers only
+
+
+def modules() -> dict[str, Path]:
+    return {".".join(("ladder", *p.relative_to(PACKAGE).with_suffix("").parts)).removesuffix(".__init__"): p
+            for p in PACKAGE.rglob("*.py")}
+
+
+def imports(path: Path) -> set[str]:
+    """ladder modules imported anywhere in the file (module level or inside functions)."""
+    names = modules()
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            found |= {node.module} | {f"{node.module}.{a.name}" for a in node.names}
+    return {n for n in found if n in names and not n.endswith(("ladder", ".core", ".stages", ".tools"))}
+
+
+def layer(module: str) -> tuple[str, int]:
+    part = module.split(".")[1] if module.count(".") else ""
+    part = "cli.py" if part == "cli" else part
+    return part, LAYERS[part]
+
+
+def test_imports_run_downward_only_and_no_stage_imports_another():
+    for name, path in modules().items():
+        if name.endswith("__init__") or path.name == "__init__.py":
+            continue
+        role, rank = layer(name)
+        for dep in imports(path):
+            dep_role, dep_rank = layer(dep)
+            assert dep_rank < rank or (dep_role == role == "core"), f"{name} imports {dep}"
+
+
+def test_no_import_cycle():
+    graph = {name: imports(path) for name, path in modules().items()}
+    state: dict[str, int] = {}
+
+    def visit(node, trail):
+        if state.get(node) == 1:
+            raise AssertionError("import cycle: " + " -> ".join(trail + [node]))
+        if state.get(node) == 2:
+            return
+        state[node] = 1
+        for dep in graph[node]:
+            visit(dep, trail + [node])
+        state[node] = 2
+
+    for node in graph:
+        visit(node, [])
+
+
+def dvc_code_deps(dvc_yaml: str) -> dict[str, list[str]]:
+    stages = yaml.safe_load(dvc_yaml)["stages"]
+    return {name: [d for d in (body.get("do", body))["deps"] if d.startswith("src/")] for name, body in stages.items()}
+
+
+def code_dep_mismatches(dvc_yaml: str) -> list[str]:
+    """Stages whose dvc.yaml src/ deps differ from the modules they run."""
+    return [f"{stage}: dvc.yaml lists {sorted(deps)}, the stage runs {list(stamps.code_files(stage))}"
+            for stage, deps in dvc_code_deps(dvc_yaml).items() if sorted(deps) != list(stamps.code_files(stage))]
+
+
+def test_dvc_code_deps_are_exactly_the_modules_each_stage_runs():
+    text = (ROOT / "dvc.yaml").read_text()
+    assert set(dvc_code_deps(text)) == set(stamps.STAGE_MODULES)
+    assert code_dep_mismatches(text) == []
+    # and the check has teeth: drop one module from one stage and it says so
+    broken = text.replace("      - src/ladder/core/loader.py\n", "", 1)
+    assert broken != text and len(code_dep_mismatches(broken)) == 1
+
+
+def test_stage_modules_are_the_ones_the_workflow_calls():
+    commands = {name: module for name, (module, _) in cli.COMMANDS.items() if module.startswith("stages.")}
+    assert {name: module.removeprefix("stages.") for name, module in commands.items()} == stamps.STAGE_MODULES
+    assert set(stamps.STAGE_MODULES) == set(config.STAGE_PARAMS)
+    on_disk = {p.stem for p in (PACKAGE / "stages").glob("*.py")} - {"__init__"}
+    assert on_disk == set(stamps.STAGE_MODULES.values())  # a stage module nobody runs is dead code
+
+
+@pytest.mark.parametrize("command", list(cli.COMMANDS))
+def test_every_command_is_registered_one_way_and_has_help(command, capsys):
+    module = importlib.import_module(f"ladder.{cli.COMMANDS[command][0]}")
+    assert callable(module.main)
+    with pytest.raises(SystemExit) as done:
+        cli.parser(command).parse_args([command, "--help"])  # options are added for the named command
+    assert done.value.code == 0 and cli.COMMANDS[command][1] in " ".join(capsys.readouterr().out.split())
+    sub = cli.parser(command)._subparsers._group_actions[0].choices[command]
+    undocumented = [a.dest for a in sub._actions if not a.help]
+    assert not undocumented, f"ladder {command}: options without help: {undocumented}"
+
+
+def test_help_names_what_shapes_a_run_and_params_go_anywhere(tmp_path):
+    out = sh("ladder train --help", tmp_path).stdout
+    assert "--size" in out and "lr" in out and "sizes.<size>" in out
+    assert sh("ladder --version", tmp_path).stdout.startswith("ladder ")
+    p = sh("ladder plan --params nowhere.yaml", tmp_path, check=False)  # after the subcommand, too
+    assert p.returncode == 1 and "nowhere.yaml: not found" in p.stderr
+
+
+def test_params_yaml_is_the_one_source_of_values():
+    """No field of the typed config has a default of its own, so params.yaml and config.py cannot
+    disagree: a key missing from params.yaml is an error naming it."""
+    def walk(model, prefix):
+        for name, field in model.model_fields.items():
+            key = f"{prefix}{name}"
+            if key != "sizes.*.train":  # a size's overrides: none is the natural default
+                assert field.is_required(), f"{key} has a default in config.py; put it in params.yaml"
+            annotation = field.annotation
+            inner = getattr(annotation, "__args__", ())
+            for sub in (annotation, *inner):
+                if isinstance(sub, type) and issubclass(sub, config.Strict):
+                    walk(sub, f"{key}.*." if annotation is not sub else f"{key}.")
+    walk(config.Params, "")
+
+
+def test_nothing_unpickles_from_disk():
+    for path in (ROOT / "src").rglob("*.py"):
+        for line in path.read_text().splitlines():
+            if "torch.load(" in line:
+                assert "weights_only=True" in line, f"{path}: {line.strip()}"
+            assert "pickle.load" not in line, f"{path}: {line.strip()}"

@@ -1,0 +1,64 @@
+"""What a stage is built from: its code (the import closure) and its params, recorded as a stamp, and
+the snapshot files whose dates carry Snakemake's verdict (core/stamps.py)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+
+from conftest import ROOT, edit_params
+from ladder.core import config, paths, stamps
+from ladder.core.files import write_json
+
+
+def test_code_files_follow_every_import_inside_the_package():
+    train = stamps.code_files("train")
+    for module in ("stages/train.py", "core/model.py", "core/kernels.py", "core/loader.py", "core/recipe.py",
+                   "core/checkpoint.py", "core/cost.py", "core/shards.py", "core/config.py"):
+        assert f"src/ladder/{module}" in train, module  # kernels.py is imported inside a function
+    assert "src/ladder/core/progress.py" not in train  # progress bars and log lines shape no result
+    assert not any("/tools/" in f or f.endswith("cli.py") for s in stamps.STAGE_MODULES for f in stamps.code_files(s))
+    assert "src/ladder/core/sources.py" in stamps.code_files("eval")  # extra held-out sets are read like corpora
+    assert "src/ladder/core/model.py" not in stamps.code_files("tokenizer")
+
+
+def test_left_out_modules_hold_nothing_that_shapes_a_result():
+    for rel in stamps.NOT_CODE:
+        path = ROOT / "src/ladder" / rel
+        text = path.read_text()
+        if rel.endswith("__init__.py"):
+            assert text.strip() == "", rel
+        else:
+            assert "import torch" not in text and "numpy" not in text, rel
+
+
+def test_snapshots_change_only_with_their_slice_and_are_dated_by_the_verdict(tmp_path, monkeypatch):
+    shutil.copy(ROOT / "params.yaml", tmp_path / "params.yaml")
+    monkeypatch.chdir(tmp_path)
+    params = config.load()
+    stamps.write_snapshots(params)
+    snaps = tmp_path / paths.SNAPSHOTS
+    before = {f.name: f.read_text() for f in snaps.iterdir()}
+    assert set(before) == {f"{config.stage_name(s, z)}.json" for s, z in config.jobs(params)}
+    assert json.loads(before["train@tiny.json"])["params"]["lr"] == params.lr
+
+    edit_params(tmp_path, lambda p: p.update(lr=0.01))
+    stamps.write_snapshots(config.load())
+    after = {f.name: f.read_text() for f in snaps.iterdir()}
+    assert {n for n in after if after[n] != before[n]} == {f"train@{s}.json" for s in params.sizes}
+
+    # a manifest that records the current stamp: the snapshot is dated at the epoch (reruns nothing)
+    write_json(paths.TOKENIZER_REPORT, {"built_from": stamps.stamp(config.load(), "tokenizer")})
+    stamps.write_snapshots(config.load())
+    snap = snaps / "tokenizer.json"
+    assert snap.stat().st_mtime == stamps.EPOCH and "stale" not in json.loads(snap.read_text())
+    # the params moved on since: dated now, and the content says what is stale
+    edit_params(tmp_path, lambda p: p["tokenizer"].update(vocab_size=1024))
+    stamps.write_snapshots(config.load())
+    assert snap.stat().st_mtime > os.path.getmtime(paths.TOKENIZER_REPORT) - 1
+    assert json.loads(snap.read_text())["stale"] == ["params"]
+    # an unreadable manifest counts as built from something else
+    paths.TOKENIZER_REPORT.write_text("{not json")
+    stamps.write_snapshots(config.load())
+    assert json.loads(snap.read_text())["stale"] == ["code", "params"]
