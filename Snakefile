@@ -16,6 +16,7 @@ if config:  # `snakemake --config key=value` would be silently ignored: every va
 
 PARAMS = ladder_config.load("params.yaml")
 stamps.write_snapshots(PARAMS)
+stamps.align_dates(PARAMS)
 
 
 def snapshot(stage):
@@ -23,8 +24,9 @@ def snapshot(stage):
 
 
 def code(stage):
-    """The modules the stage runs: its own and every ladder module it imports (stamps.code_files)."""
-    return list(stamps.code_files(stage))
+    """The modules the stage runs: its own and every ladder module it imports (stamps.code_files),
+    taken as ancient(): what they hold is judged by the stamp in the stage's manifest."""
+    return [ancient(f) for f in stamps.code_files(stage)]
 
 
 wildcard_constraints:

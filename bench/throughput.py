@@ -39,7 +39,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-from ladder.core import config, recipe  # noqa: E402
+from ladder.core import config, distributed, recipe  # noqa: E402
 from ladder.core.files import LadderError  # noqa: E402
 from ladder.core.loader import TrainStream, to_device, verify  # noqa: E402
 from ladder.core.model import GPT, GPTConfig  # noqa: E402
@@ -123,11 +123,12 @@ def bench_one(size: str, B: int, args, device: torch.device) -> dict:
     positions = to_gpt2_layout(model) if args.layout == "gpt2" else None
     model.to(device)
     model.fused_loss = args.fused_loss
-    opt = recipe.optimizer(model, 6e-4, PARAMS.train, device)
+    wrapped = distributed.wrap(model, args.parallel, args.world, device)
+    opts = recipe.optimizer(model, 6e-4, PARAMS.train, device)
     if positions is not None:  # no decay, like the token table
-        opt.add_param_group(dict(params=[positions], weight_decay=0.0, lr=6e-4))
+        opts[0].add_param_group(dict(params=[positions], weight_decay=0.0, lr=6e-4))
     scaler = torch.amp.GradScaler(device.type, enabled=False)
-    fwd = torch.compile(model, mode=args.compile_mode) if args.compile else model
+    fwd = torch.compile(wrapped, mode=args.compile_mode) if args.compile else wrapped
     dtype = args.dtype if device.type == "cuda" else "fp32"
 
     def make_batches():
@@ -139,7 +140,8 @@ def bench_one(size: str, B: int, args, device: torch.device) -> dict:
 
     def step():
         micro = (next(batches) for _ in range(args.grad_accum))
-        return recipe.step(model, fwd, opt, scaler, micro, args.grad_accum, PARAMS.train, device, dtype)[0]
+        return recipe.step(model, fwd, opts, scaler, micro, args.grad_accum, PARAMS.train, device, dtype,
+                           wrapped=wrapped)[0]
 
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     t0 = time.perf_counter()
@@ -166,7 +168,7 @@ def bench_one(size: str, B: int, args, device: torch.device) -> dict:
         print_profile(step, device, sync)
     step_ms = ([s.elapsed_time(e) for s, e in events] if device.type == "cuda"
                else [1000 * wall_s / args.steps] * args.steps)
-    tokens = args.grad_accum * B * T
+    tokens = args.grad_accum * B * T * args.world.size  # every rank's micro-batches
     tok_s = tokens * args.steps / wall_s  # wall clock over all timed steps: nothing hidden
     flops = model.flops_per_token(T)
     row = dict(size=size, params_M=model.num_params(non_embedding=False) / 1e6,
@@ -240,6 +242,7 @@ def print_table(rows: list[dict], args, device: torch.device) -> None:
           f"coord-descent={args.coordinate_descent}, grad_accum={args.grad_accum}, "
           f"fused_loss={args.fused_loss}, fp32_residual={args.fp32_residual}, head_dim={args.head_dim or 'default'}, "
           f"mlp_hidden={args.mlp_hidden or 'default'}, ablate_rope={args.ablate_rope}, layout={args.layout}, "
+          f"processes={args.world.size}{f' ({args.parallel}, torchrun)' if args.world.group else ''}, "
           f"{args.steps} timed steps after {args.warmup} warm-up; MFU vs {args.peak_tflops:g} TFLOP/s")
     head = ("size", "params (M)", "micro-batch", "tokens/s", "step ms (median)", "peak mem GiB", "MFU",
             "warm-up s", "loss")
@@ -294,6 +297,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="random tokens (vocab --vocab), or the pipeline's train shards in data/shards/ "
                          "(their tokenizer's vocab), read inside the timed step as the train stage reads them")
     ap.add_argument("--profile", nargs="*", default=[], choices=list(SIZES), help="print top kernels for these sizes")
+    ap.add_argument("--parallel", choices=["ddp", "fsdp"], default="ddp",
+                    help="under torchrun (e.g. torchrun --standalone --nproc_per_node=2 bench/throughput.py): wrap "
+                         "the model as the train stage does with train.devices > 1; tokens/s counts every rank")
     ap.add_argument("--json", type=Path, default=None, help="also write the rows here")
     args = ap.parse_args(argv)
     try:
@@ -303,6 +309,9 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
     device = torch.device(args.device)
+    args.world = distributed.start(device.type)
+    if device.type == "cuda" and args.world.group:
+        device = torch.device("cuda", args.world.local_rank)
     if args.ablate_rope or args.layout == "gpt2":
         import ladder.core.model
 
@@ -326,14 +335,17 @@ def main(argv: list[str] | None = None) -> int:
             except torch.OutOfMemoryError:
                 row = dict(size=size, micro_batch=B, error="OOM")
             rows.append(row)
-            print(json.dumps(row), flush=True)
+            if args.world.main:
+                print(json.dumps(row), flush=True)
             gc.collect()
             if device.type == "cuda":
                 torch.cuda.empty_cache()
             torch._dynamo.reset()
-    print_table(rows, args, device)
-    if args.json:
-        args.json.write_text(json.dumps(rows, indent=1))
+    if args.world.main:
+        print_table(rows, args, device)
+        if args.json:
+            args.json.write_text(json.dumps(rows, indent=1))
+    distributed.stop(args.world)
     return 0
 
 

@@ -12,7 +12,7 @@ import yaml
 from dvc.repo import Repo
 
 from conftest import ROOT, SIZES, all_targets, sh
-from ladder.core import paths, stamps
+from ladder.core import config, paths, stamps
 from ladder.core.config import STAGE_PARAMS, stage_keys, stage_name
 
 SNAPSHOTS = ".ladder/params/"
@@ -59,6 +59,16 @@ def test_dvc_and_snakemake_describe_the_same_graph(built):
         assert dvc[name] == smk[name], name
         base, _, size = name.partition("@")
         assert dvc[name]["outs"] == sorted(str(p) for p in paths.outputs(base, size or None)), name
+
+
+def test_stamps_cover_exactly_the_small_inputs_each_stage_declares(built):
+    """A stage's stamp hashes the manifests standing for its inputs: they must be what it declares
+    (every dep that is a manifest or a checksum file; the large files are covered by them)."""
+    params = config.load(built / "params.yaml")
+    for name, stage in dvc_graph(built).items():
+        base, _, size = name.partition("@")
+        small = {d for d in stage["deps"] if d.endswith((".json", "SHA256SUMS")) and "/config.json" not in d}
+        assert small == {str(p) for p in stamps.inputs(params, base, size or None)}, name
 
 
 def code_mismatches(graph: dict[str, dict]) -> list[str]:

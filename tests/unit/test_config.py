@@ -58,3 +58,17 @@ def test_fp32_residual_reaches_the_model_and_the_memory_plan(tmp_path):
     # with activation checkpointing the kept block inputs are the residual stream: twice the bytes in float32
     kept = [estimate(p, "small", 50304).activations_ckpt_gib for p in (default, fp32)]
     assert kept[1] - kept[0] == pytest.approx(12 * 2 * 768 * 32 * 1024 / 2**30)
+
+
+def test_plan_divides_time_over_devices_and_state_only_under_fsdp(tmp_path):
+    from ladder.core.cost import estimate, hours
+
+    (tmp_path / "params.yaml").write_text((ROOT / "params.yaml").read_text())
+    one = estimate(config.load(tmp_path / "params.yaml"), "medium", 50304)
+    edit_params(tmp_path, lambda p: p["sizes"]["medium"]["train"].update(devices=4))
+    ddp = estimate(config.load(tmp_path / "params.yaml"), "medium", 50304)
+    edit_params(tmp_path, lambda p: p["sizes"]["medium"]["train"].update(devices=4, parallel="fsdp"))
+    fsdp = estimate(config.load(tmp_path / "params.yaml"), "medium", 50304)
+    assert hours(ddp, 1e15) == pytest.approx(hours(one, 1e15) / 4) == pytest.approx(hours(fsdp, 1e15))
+    assert ddp.weights_optim_gib == one.weights_optim_gib == pytest.approx(4 * fsdp.weights_optim_gib)
+    assert ddp.activations_gib == fsdp.activations_gib == one.activations_gib

@@ -61,4 +61,11 @@ def test_snapshots_change_only_with_their_slice_and_are_dated_by_the_verdict(tmp
     # an unreadable manifest counts as built from something else
     paths.TOKENIZER_REPORT.write_text("{not json")
     stamps.write_snapshots(config.load())
-    assert json.loads(snap.read_text())["stale"] == ["code", "params"]
+    assert json.loads(snap.read_text())["stale"] == ["code", "inputs", "params"]
+    # an input manifest that moved on since (the split was rebuilt): stale inputs
+    edit_params(tmp_path, lambda p: p["tokenizer"].update(vocab_size=512))
+    write_json(paths.SUBSET_STATS, {"sha256": "before"})
+    write_json(paths.TOKENIZER_REPORT, {"built_from": stamps.stamp(config.load(), "tokenizer")})
+    write_json(paths.SUBSET_STATS, {"sha256": "after"})
+    stamps.write_snapshots(config.load())
+    assert json.loads(snap.read_text())["stale"] == ["inputs"]

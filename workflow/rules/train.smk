@@ -14,6 +14,13 @@ def plan(wildcards):
     return [ancient(f"{folder}/order.npy"), f"{folder}/plan.json"]
 
 
+def train_minutes(size):
+    """Twice `ladder plan`'s estimate on the size's GPUs (an H100's rate), at least 15 minutes."""
+    from ladder.core import cost
+
+    return cost.time_limit_minutes(PARAMS, size)
+
+
 rule score:
     input:
         ancient("data/shards/train"),
@@ -46,6 +53,10 @@ rule train:
         "results/{size}/config.json",
         "results/{size}/train.json",
         directory("results/{size}/live"),
+    resources:
+        # One task holding train.devices GPUs: `ladder train` starts torchrun, one process per GPU.
+        gpu=lambda wildcards: PARAMS.train_for(wildcards.size).devices,
+        runtime=lambda wildcards: train_minutes(wildcards.size),  # minutes, for a cluster's time limit
     shell:
         "ladder train --size {wildcards.size}"
 

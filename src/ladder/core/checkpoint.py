@@ -12,23 +12,37 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_model, save_model
 
-from ladder.core import paths
+from ladder.core import distributed, paths
+from ladder.core.distributed import World
 from ladder.core.files import LadderError, atomic, need, read_json, sha256_file, write_json
 from ladder.core.model import GPT, GPTConfig
 from ladder.core.progress import log
 
 
-def save(folder, model: GPT, opt, scaler, state: dict) -> None:
+def _rng() -> dict:
+    return {"cpu": torch.get_rng_state()} | ({"cuda": torch.cuda.get_rng_state()} if torch.cuda.is_available() else {})
+
+
+def save(folder, model: GPT, opts: list, scaler, state: dict, world: World = World()) -> None:
+    """Every rank calls this (FSDP gathers the shards, and each rank's RNG state is kept); rank 0 writes."""
+    model_sd, opt_sds = distributed.full_state(model, opts, world)
+    rngs = distributed.gather(_rng(), world)
+    if not world.main:
+        return
     with atomic(folder) as (tmp,):
         tmp.mkdir()
-        save_model(model, str(tmp / "model.safetensors"))
-        rng = {"cpu": torch.get_rng_state()} | ({"cuda": torch.cuda.get_rng_state_all()} if torch.cuda.is_available() else {})
-        torch.save({"optimizer": opt.state_dict(), "scaler": scaler.state_dict(), "rng": rng}, tmp / "optim.pt")
+        if distributed.sharded(model):  # a plain copy, so the file reads like any other
+            plain = GPT(model.config)
+            plain.load_state_dict(model_sd)
+            save_model(plain, str(tmp / "model.safetensors"))
+        else:
+            save_model(model, str(tmp / "model.safetensors"))
+        torch.save({"optimizers": opt_sds, "scaler": scaler.state_dict(), "rng": rngs}, tmp / "optim.pt")
         write_json(tmp / "state.json", state)
 
 
-def load(folder, model: GPT, opt, scaler, fingerprint: str) -> dict | None:
-    """Restore a checkpoint made with this fingerprint into model, opt and scaler; its state, or
+def load(folder, model: GPT, opts: list, scaler, fingerprint: str, world: World = World()) -> dict | None:
+    """Restore a checkpoint made with this fingerprint into model, opts and scaler; its state, or
     None (no checkpoint, another fingerprint, or one that cannot be read: said in one line)."""
     if not (folder / "state.json").exists():
         return None
@@ -37,17 +51,19 @@ def load(folder, model: GPT, opt, scaler, fingerprint: str) -> dict | None:
         if state.get("fingerprint") != fingerprint:
             log.info("train: ignoring checkpoint in %s (made with other params or data)", folder)
             return None
-        load_model(model, str(folder / "model.safetensors"))
+        plain = GPT(model.config)
+        load_model(plain, str(folder / "model.safetensors"))
         extra = torch.load(folder / "optim.pt", weights_only=True)
-        opt.load_state_dict(extra["optimizer"])
+        distributed.load_full_state(model, opts, plain.state_dict(), extra["optimizers"], world)
         scaler.load_state_dict(extra["scaler"])
-    except (OSError, ValueError, KeyError, RuntimeError, SafetensorError) as e:
+        rng = extra["rng"][world.rank]
+    except (OSError, ValueError, KeyError, IndexError, RuntimeError, SafetensorError) as e:
         log.info("train: ignoring unreadable checkpoint in %s (%s); starting over", folder,
                  str(e).splitlines()[0] if str(e) else type(e).__name__)
         return None
-    torch.set_rng_state(extra["rng"]["cpu"])
-    if "cuda" in extra["rng"] and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(extra["rng"]["cuda"])
+    torch.set_rng_state(rng["cpu"])
+    if "cuda" in rng and torch.cuda.is_available():
+        torch.cuda.set_rng_state(rng["cuda"])
     return state
 
 

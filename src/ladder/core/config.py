@@ -108,6 +108,8 @@ class Train(Strict):
     dtype: Literal["auto", "bf16", "fp16", "fp32"]
     compile: Literal["auto", "on", "off"]
     activation_checkpointing: bool
+    devices: PosInt  # processes (one per GPU) of one node; > 1 runs the stage under torchrun
+    parallel: Literal["ddp", "fsdp"]  # with devices > 1: replicate the model (ddp) or shard it (fsdp)
     fp32_residual: bool  # bf16 autocast: keep the residual stream in float32 (default bf16)
     log_every: PosInt
     eval_every: PosInt
@@ -117,10 +119,10 @@ class Train(Strict):
 
     @model_validator(mode="after")
     def _budget(self):
-        micro = self.micro_batch * self.seq_len
+        micro = self.micro_batch * self.seq_len * self.devices
         if self.batch_tokens % micro:
-            raise ValueError(f"batch_tokens ({self.batch_tokens}) must be a multiple of micro_batch x seq_len "
-                             f"({self.micro_batch} x {self.seq_len} = {micro})")
+            raise ValueError(f"batch_tokens ({self.batch_tokens}) must be a multiple of micro_batch x seq_len x devices "
+                             f"({self.micro_batch} x {self.seq_len} x {self.devices} = {micro})")
         return self
 
 

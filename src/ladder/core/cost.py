@@ -11,13 +11,17 @@ Estimates, stated so they can be checked: fp32 master weights, gradients and two
 (Korthikanti et al. 2022, with flash attention so no T^2 term; doubled in fp32), plus the logits
 (10 bytes per vocab entry per token); with checkpointing, only each block's input is kept
 (2 x n_embd bytes; 4 in fp32 or with `train.fp32_residual`) plus one block's activations during
-recompute. Wall time assumes 40% MFU on a GPU, and half the measured matmul rate on a CPU.
+recompute. Wall time assumes 40% MFU on a GPU, and half the measured matmul rate on a CPU. With
+`train.devices: N`, wall time is divided by N, and under `train.parallel: fsdp` so are the weights,
+gradients and optimizer state held per device (the gathered block being computed is left out).
 """
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
+
 import torch
 
 from ladder.core import device as dev
@@ -40,9 +44,10 @@ class Estimate:
     flops_per_token: int
     tokens: int
     total_flops: float
-    weights_optim_gib: float
+    weights_optim_gib: float  # per device: divided over the devices under FSDP
     activations_gib: float
     activations_ckpt_gib: float
+    devices: int
 
     def memory_gib(self, checkpointing: bool) -> float:
         return self.weights_optim_gib + (self.activations_ckpt_gib if checkpointing else self.activations_gib)
@@ -74,8 +79,9 @@ def estimate(params: Params, size: str, vocab: int, fp32: bool = False) -> Estim
     act = cfg.n_layer * per_layer + logits
     resid_bytes = 4 if fp32 or t.fp32_residual else 2  # the residual stream each block takes in
     act_ckpt = cfg.n_layer * resid_bytes * cfg.n_embd * micro_tokens + per_layer + logits
+    shards = t.devices if t.parallel == "fsdp" else 1  # DDP keeps a whole replica on every device
     return Estimate(size, n, model.num_params(non_embedding=True), fpt, tokens, float(fpt) * tokens,
-                    16 * n / GiB, act / GiB, act_ckpt / GiB)
+                    16 * n / shards / GiB, act / GiB, act_ckpt / GiB, t.devices)
 
 
 def measured_flops(device: torch.device) -> float:
@@ -114,7 +120,15 @@ def this_device() -> tuple[str, float, float, bool]:
 
 
 def hours(e: Estimate, flops_per_s: float) -> float:
-    return e.total_flops / flops_per_s / 3600
+    """Wall time on e.devices devices of this rate (data parallelism assumed to scale linearly)."""
+    return e.total_flops / (flops_per_s * e.devices) / 3600
+
+
+def time_limit_minutes(params: Params, size: str, gpu: str = "H100", margin: float = 2.0) -> int:
+    """A job time limit for a scheduler: `margin` x the estimate on train.devices GPUs of this kind,
+    and never under 15 minutes (start-up, compilation, evaluation)."""
+    e = estimate(params, size, vocab_size(params)[0])
+    return max(15, math.ceil(60 * margin * hours(e, GPU_MFU * dev.GPUS[gpu][0])))
 
 
 def table(params: Params, sizes: list[str]) -> str:
@@ -123,8 +137,9 @@ def table(params: Params, sizes: list[str]) -> str:
     gpus = {k: (GPU_MFU * flops, gib) for k, (flops, gib) in dev.GPUS.items()}
     header = (f"{'size':<8}{'params':>9}{'non-emb':>9}{'GFLOP/tok':>10}{'tokens':>9}{'PFLOP':>9}"
               f"{'mem GiB':>9}{'w/ ckpt':>9}  {'est. hours: ' + name:<24}" + "".join(f"{k:>11}" for k in gpus))
-    lines = [f"vocab {vocab}; memory = weights+grads+AdamW + activations at the micro-batch "
-             f"(bf16; fp32 on {name}); '-' = does not fit even with activation checkpointing", header]
+    lines = [f"vocab {vocab}; memory per device = weights+grads+AdamW (divided over train.devices under fsdp) + "
+             f"activations at the micro-batch (bf16; fp32 on {name}); hours on train.devices devices; '-' = does not "
+             "fit even with activation checkpointing", header]
     for size in sizes:
         e = estimate(params, size, vocab)
         here = estimate(params, size, vocab, fp32=fp32)
@@ -146,8 +161,8 @@ def check(params: Params, size: str) -> None:
     e = estimate(params, size, vocab_size(params)[0], fp32=fp32)
     need = e.memory_gib(t.activation_checkpointing)
     est = hours(e, rate)
-    log.info("plan@%s: %.1fM params, %.1fM tokens, %.3g PFLOP, ~%.2f GiB of %.0f GiB, ~%.2f h on %s",
-             size, e.params / 1e6, e.tokens / 1e6, e.total_flops / 1e15, need, mem, est, name)
+    log.info("plan@%s: %.1fM params, %.1fM tokens, %.3g PFLOP, ~%.2f GiB of %.0f GiB per device, ~%.2f h on %d x %s",
+             size, e.params / 1e6, e.tokens / 1e6, e.total_flops / 1e15, need, mem, est, e.devices, name)
     if need > mem:
         hint = "lower train.micro_batch" + ("" if t.activation_checkpointing else " or set train.activation_checkpointing: true")
         raise LadderError(f"sizes.{size}: needs ~{need:.1f} GiB but {name} has {mem:.0f} GiB; {hint}")

@@ -16,13 +16,15 @@ def setup(device: torch.device) -> None:
     """TF32 matmuls on CUDA; on CPU every core this process may use.
 
     Snakemake sets OMP_NUM_THREADS to the rule's `threads` while DVC sets nothing, so the thread
-    count is decided here to make both tools run a stage the same way (LADDER_THREADS overrides).
+    count is decided here to make both tools run a stage the same way (LADDER_THREADS overrides);
+    torchrun's processes share the cores.
     """
     if device.type == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
     else:
-        torch.set_num_threads(int(os.environ.get("LADDER_THREADS", len(os.sched_getaffinity(0)))))
+        share = len(os.sched_getaffinity(0)) // int(os.environ.get("LOCAL_WORLD_SIZE", "1"))  # torchrun's processes
+        torch.set_num_threads(int(os.environ.get("LADDER_THREADS", max(1, share))))
 
 
 def precision(device: torch.device, requested: str = "auto") -> str:

@@ -11,8 +11,8 @@ from tqdm import tqdm
 log = logging.getLogger("ladder")
 
 
-def progress(total: float | None = None, desc: str = "", unit: str = "it", **kw) -> tqdm:
-    """A progress bar with rate and ETA on stderr; quiet when LADDER_PROGRESS=0."""
+def progress(total: float | None = None, desc: str = "", unit: str = "it", quiet: bool = False, **kw) -> tqdm:
+    """A progress bar with rate and ETA on stderr; quiet when asked or when LADDER_PROGRESS=0."""
     return tqdm(
         total=total,
         desc=desc,
@@ -20,7 +20,7 @@ def progress(total: float | None = None, desc: str = "", unit: str = "it", **kw)
         unit_scale=True,
         dynamic_ncols=True,
         mininterval=0.5 if sys.stderr.isatty() else 10,
-        disable=os.environ.get("LADDER_PROGRESS") == "0",
+        disable=quiet or os.environ.get("LADDER_PROGRESS") == "0",
         file=sys.stderr,
         **kw,
     )

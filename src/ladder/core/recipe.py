@@ -13,6 +13,7 @@ from typing import Callable, Iterable
 import torch
 
 from ladder.core import device as dev
+from ladder.core import distributed
 from ladder.core.config import Params, Train
 from ladder.core.model import GPT, GPTConfig
 
@@ -58,39 +59,52 @@ def phases(warmup: list[dict], t: Train, budget: int) -> list[tuple[int, int]]:
     return out
 
 
-def optimizer(model: GPT, lr: float, t: Train, device: torch.device) -> torch.optim.AdamW:
-    """AdamW over the model's parameter groups (decay / no decay, μP learning-rate scales)."""
+def optimizer(model: GPT, lr: float, t: Train, device: torch.device) -> list[torch.optim.Optimizer]:
+    """The optimizers of a step, as a list (one today: AdamW over the model's parameter groups,
+    decay / no decay with their μP learning-rate scales). Built after the model is wrapped for
+    data parallelism, so FSDP's sharded parameters are the ones optimized."""
     opt = torch.optim.AdamW(model.param_groups(t.weight_decay), lr=lr, betas=(t.beta1, t.beta2),
                             fused=device.type == "cuda")
-    set_lr(opt, lr)
-    return opt
+    opts = [opt]
+    set_lr(opts, lr)
+    return opts
 
 
-def set_lr(opt: torch.optim.Optimizer, lr: float) -> None:
+def set_lr(opts: list[torch.optim.Optimizer], lr: float) -> None:
     """The base learning rate, times each group's μP scale."""
-    for g in opt.param_groups:
-        g["lr"] = lr * g.get("lr_scale", 1.0)
+    for opt in opts:
+        for g in opt.param_groups:
+            g["lr"] = lr * g.get("lr_scale", 1.0)
 
 
-def step(model: GPT, forward, opt: torch.optim.Optimizer, scaler: torch.amp.GradScaler, batches: Iterable,
-         accum: int, t: Train, device: torch.device, dtype: str, inspect: Callable[[], None] | None = None):
+def step(model: GPT, forward, opts: list[torch.optim.Optimizer], scaler: torch.amp.GradScaler, batches: Iterable,
+         accum: int, t: Train, device: torch.device, dtype: str, inspect: Callable[[], None] | None = None,
+         wrapped: torch.nn.Module | None = None):
     """One optimizer step: forward and backward over `accum` micro-batches, unscale, clip, update.
 
-    `forward` is the model or its compiled wrapper; `batches` yields `accum` (x, y) pairs on the
-    device, and the loss is their mean. `inspect` runs after clipping, while the gradients are
-    still there. Returns (mean loss, gradient norm) as tensors, without waiting for the device.
+    `forward` is the model, its data-parallel `wrapped` module, or a compiled wrapper of either;
+    `batches` yields `accum` (x, y) pairs on the device, and the loss is their mean (across ranks,
+    the gradients are averaged by the data-parallel wrapper, once, after the last micro-batch).
+    `inspect` runs after clipping, while the gradients are still there. Returns (mean loss,
+    gradient norm) as tensors, without waiting for the device.
     """
     loss_sum = torch.zeros((), device=device)
-    for x, y in batches:
-        with dev.autocast(device, dtype):
-            _, loss = forward(x, y)
-        scaler.scale(loss / accum).backward()
+    for i, (x, y) in enumerate(batches):
+        with distributed.accumulating(wrapped or model, last=i == accum - 1):
+            with dev.autocast(device, dtype):
+                _, loss = forward(x, y)
+            scaler.scale(loss / accum).backward()
         loss_sum += loss.detach()
-    scaler.unscale_(opt)
+    for opt in opts:
+        scaler.unscale_(opt)
     grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), t.grad_clip or float("inf"))
+    if hasattr(grad_norm, "full_tensor"):  # FSDP: the norm over every shard
+        grad_norm = grad_norm.full_tensor()
     if inspect is not None:
         inspect()
-    scaler.step(opt)
+    for opt in opts:
+        scaler.step(opt)
     scaler.update()
-    opt.zero_grad(set_to_none=True)
+    for opt in opts:
+        opt.zero_grad(set_to_none=True)
     return loss_sum / accum, grad_norm

@@ -3,15 +3,19 @@
 A stage's result depends on its inputs, its params slice and its code. The code is every module
 the stage runs: `code_files(stage)` follows the imports inside src/ladder from the stage's module
 (the Snakemake rules take exactly these files as inputs, and a test holds dvc.yaml's `deps:` to
-them). Each stage records `stamp()` — the sha256 of its params slice and of those files — in its
-manifest, whichever tool runs it.
+them). The inputs are stood for by the upstream manifests (`inputs(...)`), which hold the sha256
+of the large files. Each stage records `stamp()` — the sha256 of its params slice, of its code
+files and of its input manifests — in its manifest, whichever tool runs it.
 
 DVC compares params and files with dvc.lock, which records DVC's own runs and Snakemake's (the
 Snakefile's `onsuccess` runs `dvc commit`). Snakemake remembers only the jobs it ran itself, and
 an input whose timestamp moved but whose content matches that memory counts as unchanged; after
 DVC rebuilt an output in between, that memory is stale. So on every invocation the Snakefile
 writes one snapshot per stage (`.ladder/params/<stage>.json`, the params slice) and lets its
-timestamp carry the verdict read off the output's manifest (`write_snapshots`).
+timestamp carry the verdict read off the output's manifest (`write_snapshots`). Code files are
+ancient() inputs (the stamp judges them); the manifests stay plain inputs, so that a job Snakemake
+reruns reruns what depends on it, and `align_dates` keeps their dates from rerunning anything the
+stamps call current (after a `dvc pull`, say, which writes files in no particular order).
 """
 
 from __future__ import annotations
@@ -75,15 +79,37 @@ def code_files(stage: str) -> tuple[str, ...]:
     return tuple(sorted(f"src/ladder/{r}" for r in rel - NOT_CODE))
 
 
+def inputs(params: Params, stage: str, size: str | None = None) -> list[Path]:
+    """The small files that stand for a stage's inputs: the upstream manifests (each holds the sha256
+    of its stage's large outputs) and the embedded corpus's checksum."""
+    scorer, plan = params.curriculum.scorer, paths.Plan(params.plan_for(size)) if size else None
+    return {
+        "download": [paths.EMBEDDED_SUMS],
+        "subset": [paths.RAW_MANIFEST],
+        "tokenizer": [paths.SUBSET_STATS],
+        "shard": [paths.SUBSET_STATS, paths.TOKENIZER_REPORT],
+        "curriculum": [paths.SHARD_INDEX],
+        "score": [paths.SHARD_INDEX, paths.Size(scorer).summary, paths.TOKENIZER_REPORT],
+        "train": [paths.SHARD_INDEX, plan.plan] if plan else [],
+        "eval": [paths.Size(size).summary, paths.SHARD_INDEX, paths.SUBSET_STATS, paths.TOKENIZER_REPORT] if size else [],
+    }[stage]
+
+
 def _sha(obj) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()
 
 
+def _file_sha(path: Path) -> str | None:
+    return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None
+
+
 def stamp(params: Params, stage: str, size: str | None = None) -> dict[str, str]:
-    """{"params": sha256 of the stage's params slice, "code": sha256 of its code files}."""
-    code = {f: hashlib.sha256(PACKAGE.joinpath(f.removeprefix("src/ladder/")).read_bytes()).hexdigest()
+    """sha256 of the stage's params slice, of its code files and of its input manifests."""
+    # the files the workflow declares (the project's src/), else the installed package's
+    code = {f: _file_sha(Path(f) if Path(f).is_file() else PACKAGE / f.removeprefix("src/ladder/"))
             for f in code_files(stage)}
-    return {"params": _sha(stage_params(params, stage, size)), "code": _sha(code)}
+    return {"params": _sha(stage_params(params, stage, size)), "code": _sha(code),
+            "inputs": _sha({str(f): _file_sha(f) for f in inputs(params, stage, size)})}
 
 
 def built_from(stage: str, size: str | None = None) -> dict | None:
@@ -119,3 +145,31 @@ def write_snapshots(params: Params) -> None:
             atomic_write_text(f, text)
         if was is not None and not stale:
             os.utime(f, (EPOCH, EPOCH))
+
+
+def _mtime(path: Path) -> float:
+    return path.stat().st_mtime
+
+
+def align_dates(params: Params) -> None:
+    """Date the outputs of every stage built from what is there now no earlier than its input
+    manifests, so that Snakemake's timestamps agree with the stamps. Dates only: no content is
+    touched, and a stage that is stale, or misses an output, is left for Snakemake to rerun."""
+    for _ in range(3):  # score sits between trains: a few passes reach a fixed point
+        moved = False
+        for stage, size in jobs(params):
+            outs = paths.outputs(stage, size)
+            ins = [f for f in inputs(params, stage, size) if f.exists()]
+            was = built_from(stage, size)
+            if not ins or not all(o.exists() for o in outs) or was != stamp(params, stage, size):
+                continue
+            newest = max(map(_mtime, ins))
+            if min(map(_mtime, outs)) >= newest:
+                continue
+            for o in outs:
+                for f in [o, *([o / ".snakemake_timestamp"] if o.is_dir() else [])]:
+                    if f.exists():
+                        os.utime(f, (f.stat().st_atime, newest + 1))
+            moved = True
+        if not moved:
+            return

@@ -21,8 +21,9 @@ import pandas as pd
 import torch
 from safetensors.torch import save_model
 
-from ladder.core import checkpoint, cost, paths, recipe, stamps
+from ladder.core import checkpoint, cost, distributed, paths, recipe, stamps
 from ladder.core import device as dev
+from ladder.core.distributed import World
 from ladder.core.config import Params, load, stage_params
 from ladder.core.files import LadderError, atomic, need, read_json, sha256_file, write_json
 from ladder.core.loader import TrainStream, to_device, val_batches, verify
@@ -41,6 +42,11 @@ def fingerprint(params: Params, size: str) -> str:
     return h.hexdigest()
 
 
+def full(t: torch.Tensor) -> torch.Tensor:
+    """A tensor whole: FSDP's shards gathered (every rank must call it)."""
+    return t.full_tensor() if hasattr(t, "full_tensor") else t
+
+
 def layer_stats(model: GPT, x: torch.Tensor, device, dtype) -> list[dict]:
     """Per block: RMS, max |value| and share of near-zero entries (below 1% of the RMS) of its output
     activations on `x` and of its weights' current gradients. Drifting scales and dying units show
@@ -50,11 +56,12 @@ def layer_stats(model: GPT, x: torch.Tensor, device, dtype) -> list[dict]:
              for k, block in enumerate(model.layers)]
     with torch.no_grad(), dev.autocast(device, dtype):
         model(x)
+    distributed.reshard(model)
     for h in hooks:
         h.remove()
     rows = []
     for k, block in enumerate(model.layers):
-        grads = [p.grad.flatten() for p in block.parameters() if p.grad is not None]
+        grads = [full(p.grad).flatten() for p in block.parameters() if p.grad is not None]
         for kind, t in (("activation", acts[k]), ("gradient", torch.cat(grads) if grads else None)):
             if t is None:
                 continue
@@ -76,6 +83,7 @@ def evaluate_loss(model, index: dict, seq_len: int, rows: int, max_tokens: int, 
             _, loss = model(to_device(x, device), to_device(y, device))
         total += loss.item() * y.numel()
         n += y.numel()
+    distributed.reshard(model)
     model.train(was_training)
     return total / n
 
@@ -87,10 +95,15 @@ class Diverged(LadderError):
 
 
 def run(params: Params, size: str) -> dict:
+    """Train one size; under torchrun, every rank runs this (see core/distributed.py)."""
     t = params.train_for(size)
     out = paths.Size(size)
-    cost.check(params, size)
     device = dev.pick()
+    world = distributed.start(device.type)
+    if world.main:
+        cost.check(params, size)
+    if device.type == "cuda":
+        device = torch.device("cuda", world.local_rank)
     dev.setup(device)
     dtype = dev.precision(device, t.dtype)
     index = verify()
@@ -104,26 +117,29 @@ def run(params: Params, size: str) -> dict:
     n_params = model.num_params(non_embedding=False)
     steps = max(1, math.ceil(recipe.token_budget(t, n_params) / t.batch_tokens))
     micro_tokens = t.micro_batch * t.seq_len
-    accum = t.batch_tokens // micro_tokens
+    accum = t.batch_tokens // micro_tokens  # micro-batches per step, all ranks together
     plan_phases = recipe.phases(staging["warmup"], t, steps * t.batch_tokens)
     lr_at = recipe.schedule(t, steps)
 
-    opt = recipe.optimizer(model, params.lr, t, device)
+    wrapped = distributed.wrap(model, t.parallel, world, device)
+    opts = recipe.optimizer(model, params.lr, t, device)
     scaler = torch.amp.GradScaler(device.type, enabled=dtype == "fp16")
     fp = fingerprint(params, size)
-    state = checkpoint.load(out.ckpt, model, opt, scaler, fp) or {
+    state = checkpoint.load(out.ckpt, model, opts, scaler, fp, world) or {
         "fingerprint": fp, "step": 0, "pos": 0, "history": [], "layer_stats": [], "train_seconds": 0.0}
-    if state["step"]:
+    if state["step"] and world.main:
         log.info("train@%s: resuming from step %d of %d", size, state["step"], steps)
     use_compile = t.compile == "on" or (t.compile == "auto" and device.type == "cuda")
-    fwd = torch.compile(model) if use_compile else model
+    fwd = torch.compile(wrapped) if use_compile else wrapped
     flops_per_token = model.flops_per_token(t.seq_len)
     peak = dev.peak_flops(device, dtype)
     ceiling = math.log(cfg.vocab_size) + 1.0  # a loss above this after warm-up is worse than guessing
 
-    log.info("train@%s: %.2fM params, %d tokens in %d steps of %d tokens (%d x %d micro-batches), %s on %s",
-             size, n_params / 1e6, steps * t.batch_tokens, steps, t.batch_tokens, accum, t.micro_batch, dtype, device)
-    live = open_curves(out, state)
+    if world.main:
+        log.info("train@%s: %.2fM params, %d tokens in %d steps of %d tokens (%d x %d micro-batches), %s on %s%s",
+                 size, n_params / 1e6, steps * t.batch_tokens, steps, t.batch_tokens, accum, t.micro_batch, dtype,
+                 device, f" x {world.size} ({t.parallel})" if world.group else "")
+    live = open_curves(out, state) if world.main else None
 
     def check_finite(loss: torch.Tensor, step: int) -> None:
         if not torch.isfinite(loss):
@@ -133,30 +149,32 @@ def run(params: Params, size: str) -> dict:
     model.train()
     t0, last_t, last_tokens = time.time(), time.time(), state["step"] * t.batch_tokens
     previous = None  # (loss, step) of the step before, checked once this step is queued: no stall
-    bar = progress(steps, desc=f"train@{size}", unit="step", initial=state["step"])
+    bar = progress(steps, desc=f"train@{size}", unit="step", initial=state["step"], quiet=not world.main)
     for step in range(state["step"], steps):
         seq_len = next(L for L, end in plan_phases if step * t.batch_tokens < end)
         rows = micro_tokens // seq_len
         lr = params.lr * lr_at(step)
-        recipe.set_lr(opt, lr)
+        recipe.set_lr(opts, lr)
         log_now = (step + 1) % t.log_every == 0 or step + 1 == steps
 
-        micro = []
-        for _ in range(accum):
-            micro.append(stream.batch(state["pos"], rows, seq_len))
-            state["pos"] += rows * seq_len
+        micro = [stream.batch(state["pos"] + j * rows * seq_len, rows, seq_len)  # this rank's share
+                 for j in range(world.rank, accum, world.size)]
+        state["pos"] += accum * rows * seq_len
 
         def inspect():
             stats = [{"tokens": (step + 1) * t.batch_tokens, **r}
                      for r in layer_stats(model, to_device(micro[-1][0], device), device, dtype)]
             state["layer_stats"] += stats
-            pd.DataFrame(stats, columns=LAYER_STATS).to_csv(out.layer_stats, sep="\t", index=False, mode="a",
-                                                           header=False)
+            if world.main:
+                pd.DataFrame(stats, columns=LAYER_STATS).to_csv(out.layer_stats, sep="\t", index=False, mode="a",
+                                                               header=False)
 
         on_device = ((to_device(x, device), to_device(y, device)) for x, y in micro)
-        loss, grad_norm = recipe.step(model, fwd, opt, scaler, on_device, accum, t, device, dtype,
-                                      inspect if log_now else None)
-        if previous is not None:
+        loss, grad_norm = recipe.step(model, fwd, opts, scaler, on_device, len(micro), t, device, dtype,
+                                      inspect if log_now else None, wrapped)
+        if world.size > 1 and (log_now or (step + 1) % t.checkpoint_every == 0):
+            loss = distributed.mean(loss, world)  # the loss of the whole batch, checked on every rank alike
+        elif world.size == 1 and previous is not None:
             check_finite(*previous)
         previous = (loss, step + 1)
         state["step"] = step + 1
@@ -181,20 +199,23 @@ def run(params: Params, size: str) -> dict:
                 log.info("train@%s: warning: loss %.2f at step %d is above ln(vocab) + 1 = %.2f: the run "
                          "is diverging (lower lr, or check train.grad_clip)", size, metrics["loss"],
                          state["step"], ceiling)
-            log_metrics(live, tokens, metrics)
+            if world.main:
+                log_metrics(live, tokens, metrics)
             state["history"].append([tokens, metrics])
             bar.set_postfix({k: metrics[k] for k in ("loss", "tokens_per_s", "mfu") if k in metrics})
         if state["step"] % t.checkpoint_every == 0 and not done:
             check_finite(loss, state["step"])
             state["train_seconds"] += time.time() - t0
             t0 = time.time()
-            checkpoint.save(out.ckpt, model, opt, scaler, state)
+            checkpoint.save(out.ckpt, model, opts, scaler, state, world)
     bar.close()
     state["train_seconds"] += time.time() - t0
+    summary = write_results(params, size, model, opts, scaler, state, steps, plan.name, staging, plan_phases,
+                            device, dtype, world)
+    distributed.stop(world)
+    if not world.main:
+        return summary
     live.end()
-
-    summary = write_results(params, size, model, opt, scaler, state, steps, plan.name, staging, plan_phases,
-                            device, dtype)
     log.info("train@%s: done, loss %.4f, val loss %s, %.0f tokens/s", size, summary["final_loss"],
              summary["final_val_loss"], summary["tokens_per_s"])
     return summary
@@ -219,9 +240,10 @@ def log_metrics(live, tokens: int, metrics: dict) -> None:
         live.log_metric(k, v)
 
 
-def write_results(params: Params, size: str, model: GPT, opt, scaler, state: dict, steps: int, plan: str,
-                  staging: dict, plan_phases: list, device, dtype: str) -> dict:
-    """The model, its config and train.json, atomically together; then the final checkpoint."""
+def write_results(params: Params, size: str, model: GPT, opts: list, scaler, state: dict, steps: int, plan: str,
+                  staging: dict, plan_phases: list, device, dtype: str, world: World) -> dict:
+    """The model, its config and train.json, atomically together (rank 0); then the final checkpoint.
+    Every rank calls this: under FSDP the whole model is gathered first."""
     t, out = params.train_for(size), paths.Size(size)
     summary = {
         "size": size,
@@ -235,18 +257,26 @@ def write_results(params: Params, size: str, model: GPT, opt, scaler, state: dic
         "final_loss": state["history"][-1][1]["loss"],
         "final_val_loss": state["history"][-1][1].get("val_loss"),
         "device": str(device),
+        "devices": world.size,
+        "parallel": t.parallel if world.group else None,
         "dtype": dtype,
         "curriculum": {"plan": plan} | {k: v for k, v in staging.items() if k != "built_from"}
                       | {"phases": plan_phases},
         "params_used": stage_params(params, "train", size),
         "built_from": stamps.stamp(params, "train", size),
     }
-    with atomic(out.model, out.config, out.summary) as (tmp_model, tmp_cfg, tmp_summary):
-        save_model(model, str(tmp_model))
-        summary["model_sha256"] = sha256_file(tmp_model)
-        write_json(tmp_cfg, dataclasses.asdict(model.config))
-        write_json(tmp_summary, summary)
-    checkpoint.save(out.ckpt, model, opt, scaler, state)
+    model_sd, _ = distributed.full_state(model, [], world)
+    if world.main:
+        plain = model
+        if distributed.sharded(model):
+            plain = GPT(model.config)
+            plain.load_state_dict(model_sd)
+        with atomic(out.model, out.config, out.summary) as (tmp_model, tmp_cfg, tmp_summary):
+            save_model(plain, str(tmp_model))
+            summary["model_sha256"] = sha256_file(tmp_model)
+            write_json(tmp_cfg, dataclasses.asdict(model.config))
+            write_json(tmp_summary, summary)
+    checkpoint.save(out.ckpt, model, opts, scaler, state, world)
     return summary
 
 
@@ -256,4 +286,6 @@ def add_arguments(p) -> None:
 
 
 def main(args) -> None:
-    run(load(args.params), args.size)
+    params = load(args.params)
+    distributed.relaunch(params.train_for(args.size).devices, ["train", "--size", args.size, "--params", args.params])
+    run(params, args.size)

@@ -62,7 +62,7 @@ def _train_and_record(train, width, x, y, steps, mup, lr, n_layer, n_head, vocab
                     n_embd=width, mup=mup, mup_base_width=base_width)
     model = GPT(cfg)
     cpu = torch.device("cpu")
-    opt = recipe.optimizer(model, lr, train, cpu)
+    opts = recipe.optimizer(model, lr, train, cpu)
     scaler = torch.amp.GradScaler("cpu", enabled=False)
 
     names = ["embedding"] + [f"block {i}" for i in range(n_layer)] + ["logits"]
@@ -73,7 +73,7 @@ def _train_and_record(train, width, x, y, steps, mup, lr, n_layer, n_head, vocab
     records, first = [], {}
     for step in range(steps + 1):
         if step < steps:  # the forward of the step records the activations before its update
-            loss, _ = recipe.step(model, model, opt, scaler, [(x, y)], 1, train, cpu, "fp32")
+            loss, _ = recipe.step(model, model, opts, scaler, [(x, y)], 1, train, cpu, "fp32")
         else:
             with torch.no_grad():
                 _, loss = model(x, y)

@@ -63,7 +63,7 @@ def run(params: config.Params, size: str, steps: int, rows: int, seq_len: int, l
     print(f"sanity@{size}: {model.num_params(non_embedding=False) / 1e6:.2f}M params, vocab {vocab} "
           f"(from {vocab_from}), one batch of {rows} x {seq_len} tokens from {data}, {dtype} on {device}, lr {lr:g}")
 
-    opt = recipe.optimizer(model, lr, t, device)
+    opts = recipe.optimizer(model, lr, t, device)
     scaler = torch.amp.GradScaler(device.type, enabled=dtype == "fp16")
     model.train()
     seen = {}
@@ -73,7 +73,7 @@ def run(params: config.Params, size: str, steps: int, rows: int, seq_len: int, l
 
     t0 = time.time()
     for step in range(steps):
-        loss, _ = recipe.step(model, model, opt, scaler, [(x, y)], 1, t, device, dtype, look if step == 0 else None)
+        loss, _ = recipe.step(model, model, opts, scaler, [(x, y)], 1, t, device, dtype, look if step == 0 else None)
         if step == 0:
             first = loss.item()
     with torch.no_grad(), dev.autocast(device, dtype):

@@ -1,0 +1,45 @@
+"""Sharing results through a DVC remote, and experiments queued and run in parallel copies."""
+
+from __future__ import annotations
+
+import json
+import time
+
+from conftest import SIZES, all_targets, dvc_changed, planned, sh
+
+
+def test_a_fresh_clone_pulls_the_results_and_plans_nothing(project, tmp_path):
+    sh(f"dvc remote add -d shared {tmp_path / 'remote'} && git add -A && git commit -qm 'results, shared'", project)
+    sh("dvc push", project)
+    clone = tmp_path / "clone"
+    sh(f"git clone -q {project} {clone}", tmp_path)
+    assert not (clone / "results/tiny/model.safetensors").exists()
+    sh("dvc pull", clone)
+    for size in SIZES:
+        assert (clone / f"results/{size}/model.safetensors").read_bytes() == \
+            (project / f"results/{size}/model.safetensors").read_bytes()
+    assert dvc_changed(clone) == set()
+    assert planned(clone, *all_targets()) == {}
+
+
+def test_queued_experiments_run_in_their_own_copies(project):
+    sh("git add -A && git commit -qm 'pipeline built'", project)
+    for name, lr in (("q-low", 0.002), ("q-high", 0.004)):
+        sh(f"dvc exp run --queue -S lr={lr} -n {name}", project)
+    before = (project / "results/tiny/model.safetensors").read_bytes()
+    sh("dvc queue start -j 2", project)
+    deadline = time.time() + 600
+    while time.time() < deadline:
+        status = sh("dvc queue status", project).stdout
+        if "Queued" not in status and "Running" not in status:
+            break
+        time.sleep(2)
+    assert "Failed" not in status, status
+    assert (project / "results/tiny/model.safetensors").read_bytes() == before  # the workspace is untouched
+    rows = json.loads(sh("dvc exp show --json", project).stdout)
+    exps = {e["name"]: e["revs"][0]["data"] for row in rows for e in (row.get("experiments") or [])}
+    assert {"q-low", "q-high"} <= set(exps)
+    lrs = {name: exps[name]["params"]["params.yaml"]["data"]["lr"] for name in ("q-low", "q-high")}
+    assert lrs == {"q-low": 0.002, "q-high": 0.004}
+    losses = {name: exps[name]["metrics"]["results/tiny/eval.json"]["data"]["val_loss"] for name in lrs}
+    assert losses["q-low"] != losses["q-high"]
