@@ -123,12 +123,12 @@ def bench_one(size: str, B: int, args, device: torch.device) -> dict:
     positions = to_gpt2_layout(model) if args.layout == "gpt2" else None
     model.to(device)
     model.fused_loss = args.fused_loss
-    wrapped = distributed.wrap(model, args.parallel, args.world, device)
+    fwd, wrapped = distributed.prepare(model, args.parallel, args.world, device, args.compile,
+                                       args.compile_mode)
     opts = recipe.optimizer(model, 6e-4, PARAMS.train, device)
     if positions is not None:  # no decay, like the token table
         opts[0].add_param_group(dict(params=[positions], weight_decay=0.0, lr=6e-4))
     scaler = torch.amp.GradScaler(device.type, enabled=False)
-    fwd = torch.compile(wrapped, mode=args.compile_mode) if args.compile else wrapped
     dtype = args.dtype if device.type == "cuda" else "fp32"
 
     def make_batches():

@@ -59,20 +59,25 @@ def stop(world: World) -> None:
         dist.destroy_process_group()
 
 
-def wrap(model: torch.nn.Module, parallel: str, world: World, device: torch.device) -> torch.nn.Module:
-    """The module the training step calls: the model itself, DDP around it, or the model sharded in place."""
-    if not world.group:
-        return model
-    if parallel == "ddp":
+def prepare(model: torch.nn.Module, parallel: str, world: World, device: torch.device, compile: bool,
+            mode: str | None = None):
+    """(forward, module): what the training step calls, and the module whose gradient sync
+    `accumulating` holds back. FSDP shards the model in place before compiling it (so each block's
+    gathers are in the graph); DDP wraps the compiled model, as nanoGPT does, so that compilation
+    sees the whole model and DDP's hooks only all-reduce the gradients it produces."""
+    if world.group and parallel == "fsdp":
+        from torch.distributed.fsdp import fully_shard
+
+        for block in model.layers:  # one all-gather per block, the usual FSDP granularity
+            fully_shard(block)
+        fully_shard(model)
+        return (torch.compile(model, mode=mode) if compile else model), model
+    forward = torch.compile(model, mode=mode) if compile else model
+    if world.group:
         from torch.nn.parallel import DistributedDataParallel
 
-        return DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
-    from torch.distributed.fsdp import fully_shard
-
-    for block in model.layers:  # one all-gather per block, the usual FSDP granularity
-        fully_shard(block)
-    fully_shard(model)
-    return model
+        forward = DistributedDataParallel(forward, device_ids=[device.index] if device.type == "cuda" else None)
+    return forward, forward
 
 
 @contextlib.contextmanager

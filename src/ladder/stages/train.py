@@ -121,7 +121,8 @@ def run(params: Params, size: str) -> dict:
     plan_phases = recipe.phases(staging["warmup"], t, steps * t.batch_tokens)
     lr_at = recipe.schedule(t, steps)
 
-    wrapped = distributed.wrap(model, t.parallel, world, device)
+    use_compile = t.compile == "on" or (t.compile == "auto" and device.type == "cuda")
+    fwd, wrapped = distributed.prepare(model, t.parallel, world, device, use_compile)
     opts = recipe.optimizer(model, params.lr, t, device)
     scaler = torch.amp.GradScaler(device.type, enabled=dtype == "fp16")
     fp = fingerprint(params, size)
@@ -129,8 +130,6 @@ def run(params: Params, size: str) -> dict:
         "fingerprint": fp, "step": 0, "pos": 0, "history": [], "layer_stats": [], "train_seconds": 0.0}
     if state["step"] and world.main:
         log.info("train@%s: resuming from step %d of %d", size, state["step"], steps)
-    use_compile = t.compile == "on" or (t.compile == "auto" and device.type == "cuda")
-    fwd = torch.compile(wrapped) if use_compile else wrapped
     flops_per_token = model.flops_per_token(t.seq_len)
     peak = dev.peak_flops(device, dtype)
     ceiling = math.log(cfg.vocab_size) + 1.0  # a loss above this after warm-up is worse than guessing
