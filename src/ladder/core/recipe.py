@@ -90,7 +90,7 @@ def step(model: GPT, forward, opts: list[torch.optim.Optimizer], scaler: torch.a
     """
     loss_sum = torch.zeros((), device=device)
     for i, (x, y) in enumerate(batches):
-        with distributed.accumulating(wrapped or model, last=i == accum - 1):
+        with distributed.accumulating(model if wrapped is None else wrapped, last=i == accum - 1):
             with dev.autocast(device, dtype):
                 _, loss = forward(x, y)
             scaler.scale(loss / accum).backward()
