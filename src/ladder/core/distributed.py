@@ -64,8 +64,10 @@ def prepare(model: torch.nn.Module, parallel: str, world: World, device: torch.d
     """(forward, module): what the training step calls, and the module whose gradient sync
     `accumulating` holds back. FSDP shards the model in place before compiling it (so each block's
     gathers are in the graph); DDP wraps the compiled model, as nanoGPT does, so that compilation
-    sees the whole model and DDP's hooks only all-reduce the gradients it produces."""
-    if world.group and parallel == "fsdp":
+    sees the whole model and DDP's hooks only all-reduce the gradients it produces. A process
+    group of one has nothing to all-reduce: no wrapper (on an H200, DDP's machinery on one rank
+    cost 2% at GPT-2 small and 4-15% at medium; bench/NOTES-throughput.md)."""
+    if world.size > 1 and parallel == "fsdp":
         from torch.distributed.fsdp import fully_shard
 
         for block in model.layers:  # one all-gather per block, the usual FSDP granularity
@@ -73,10 +75,11 @@ def prepare(model: torch.nn.Module, parallel: str, world: World, device: torch.d
         fully_shard(model)
         return (torch.compile(model, mode=mode) if compile else model), model
     forward = torch.compile(model, mode=mode) if compile else model
-    if world.group:
+    if world.size > 1:
         from torch.nn.parallel import DistributedDataParallel
 
-        forward = DistributedDataParallel(forward, device_ids=[device.index] if device.type == "cuda" else None)
+        forward = DistributedDataParallel(forward, device_ids=[device.index] if device.type == "cuda" else None,
+                                          gradient_as_bucket_view=True)  # no copy of the gradients into buckets
     return forward, forward
 
 
