@@ -72,3 +72,10 @@ def test_plan_divides_time_over_devices_and_state_only_under_fsdp(tmp_path):
     assert hours(ddp, 1e15) == pytest.approx(hours(one, 1e15) / 4) == pytest.approx(hours(fsdp, 1e15))
     assert ddp.weights_optim_gib == one.weights_optim_gib == pytest.approx(4 * fsdp.weights_optim_gib)
     assert ddp.activations_gib == fsdp.activations_gib == one.activations_gib
+
+
+def test_snakemake_config_is_refused_with_a_pointer_to_params(fresh):
+    """`snakemake --config lr=...` would be silently ignored: every value lives in params.yaml."""
+    p = sh("snakemake -n results/tiny/eval.json --config lr=0.1", fresh, check=False)
+    assert p.returncode != 0
+    assert "--config lr: not read here; set it in params.yaml or run `dvc exp run -S key=value`" in p.stdout + p.stderr
