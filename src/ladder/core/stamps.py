@@ -127,7 +127,7 @@ def built_from(stage: str, size: str | None = None) -> dict | None:
 def write_snapshots(params: Params) -> None:
     """One snapshot per stage, dated by the verdict on its outputs:
 
-    - built from the current params and code (the manifest's stamp matches): dated at the epoch,
+    - built from the current params, code and inputs (the manifest's stamp matches): dated at the epoch,
       never newer than an output, so it reruns nothing, whichever tool built the output;
     - built from others: dated now, with the stale parts named in the content, so it is newer than
       every output and differs from anything Snakemake recorded: the job reruns;
@@ -155,13 +155,15 @@ def align_dates(params: Params) -> None:
     """Date the outputs of every stage built from what is there now no earlier than its input
     manifests, so that Snakemake's timestamps agree with the stamps. Dates only: no content is
     touched, and a stage that is stale, or misses an output, is left for Snakemake to rerun."""
+    current = [(stage, size) for stage, size in jobs(params)
+               if built_from(stage, size) == stamp(params, stage, size)
+               and all(o.exists() for o in paths.outputs(stage, size))]
     for _ in range(3):  # score sits between trains: a few passes reach a fixed point
         moved = False
-        for stage, size in jobs(params):
+        for stage, size in current:
             outs = paths.outputs(stage, size)
             ins = [f for f in inputs(params, stage, size) if f.exists()]
-            was = built_from(stage, size)
-            if not ins or not all(o.exists() for o in outs) or was != stamp(params, stage, size):
+            if not ins:
                 continue
             newest = max(map(_mtime, ins))
             if min(map(_mtime, outs)) >= newest:
