@@ -6,6 +6,7 @@ dvc.yaml describes the same stages (tests/pipeline/test_graph.py keeps them equa
 outputs were built from the current params and code (src/ladder/core/stamps.py).
 """
 
+import re
 from pathlib import Path
 
 from ladder.core import config as ladder_config, stamps
@@ -31,16 +32,19 @@ def code(stage):
 
 wildcard_constraints:
     size="|".join(PARAMS.sizes),
+    cell="|".join(map(re.escape, PARAMS.sweep.cells())),
 
 
 include: "workflow/rules/data.smk"
 include: "workflow/rules/train.smk"
+include: "workflow/rules/sweep.smk"
 
 
 rule all:
     input:
         expand("results/{size}/eval.json", size=PARAMS.pipeline.sizes),
         "data/curriculum/scored/plan.json",  # DVC always builds it too: dvc.yaml's score stage
+        "results/sweep/optima.json",
     default_target: True
 
 
@@ -51,7 +55,7 @@ def dvc_stages(jobs):
         size = job.wildcards.get("size")
         if job.rule.name == "all" or (size and size not in PARAMS.pipeline.sizes):
             continue
-        names.add(ladder_config.stage_name(job.rule.name, size))
+        names.add(ladder_config.stage_name(job.rule.name, size or job.wildcards.get("cell")))
     return sorted(names)
 
 

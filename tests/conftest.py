@@ -33,6 +33,8 @@ ENV = {
     "DVC_NO_ANALYTICS": "1",
 }
 SIZES = ["tiny", "mini", "medium"]
+SWEEP = dict(shapes=["w32-d1", "w64-d1"], head_dim=16, parametrizations=["sp", "mup"], lrs=[0.003, 0.006], seeds=[1],
+             train={"tokens": 2048})  # 8 cells of 2 steps; base shape w32-d1
 PLANS = {"tiny": "base", "mini": "base", "medium": "scored"}  # medium trains on the order tiny's model scores
 
 
@@ -54,6 +56,8 @@ def shrink(params: dict) -> dict:
     for name, size in params["sizes"].items():
         size.update(n_layer=1, n_head=2, n_embd=32, train={"tokens": 4096})
     params["eval"].update(max_tokens=2048, max_new_tokens=8, prompts=["The history of"], cloze_items=20)
+    params["train"].update(mup_base_width=32, mup_base_depth=1)
+    params["sweep"].update(SWEEP)
     return params
 
 
@@ -109,8 +113,15 @@ def dvc_ran(output: str) -> set[str]:
     return {line.split("'")[1] for line in output.splitlines() if line.startswith("Running stage '")}
 
 
+def cells() -> set[str]:
+    """DVC's names of the sweep's cell stages under the shrunk params."""
+    from ladder.core.config import Sweep
+
+    return {f"cell@{c}" for c in Sweep(**SWEEP).cells()}
+
+
 def all_targets() -> list[str]:
-    return [f"results/{s}/eval.json" for s in SIZES]
+    return [f"results/{s}/eval.json" for s in SIZES] + ["results/sweep/optima.json"]
 
 
 @pytest.fixture(scope="session")

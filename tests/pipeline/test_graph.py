@@ -38,7 +38,8 @@ def snakemake_graph(project) -> dict[str, dict]:
     graph: dict[str, dict] = {}
     for row in csv.DictReader(io.StringIO(summary), delimiter="\t"):
         inputs = row["input-file(s)"].split(",")
-        size = row["output_file"].split("/")[1] if row["rule"] in ("train", "eval") else None
+        parts = row["output_file"].split("/")
+        size = parts[1] if row["rule"] in ("train", "eval") else parts[3] if row["rule"] == "cell" else None
         name = stage_name(row["rule"], size)
         snap = [f for f in inputs if f.startswith(SNAPSHOTS)]
         assert snap == [f"{SNAPSHOTS}{name}.json"], (name, snap)
@@ -54,6 +55,10 @@ def snakemake_graph(project) -> dict[str, dict]:
 
 def test_dvc_and_snakemake_describe_the_same_graph(built):
     dvc, smk = dvc_graph(built), snakemake_graph(built)
+    # a DVC matrix cannot list its members as another stage's deps: the sweep takes the cells' folder
+    cells = [d for d in smk["sweep"]["deps"] if d.startswith(f"{paths.SWEEP_CELLS}/")]
+    assert sorted(cells) == sorted(str(paths.cell(c).summary) for c in config.load(built / "params.yaml").sweep.cells())
+    smk["sweep"]["deps"] = sorted({str(paths.SWEEP_CELLS)} | set(smk["sweep"]["deps"]) - set(cells))
     assert set(dvc) == set(smk)
     for name in dvc:
         assert dvc[name] == smk[name], name
@@ -69,7 +74,12 @@ def test_stamps_cover_exactly_the_small_inputs_each_stage_declares(built):
     for name, stage in dvc_graph(built).items():
         base, _, size = name.partition("@")
         small = {d for d in stage["deps"] if d in manifests}
-        assert small == {str(p) for p in stamps.inputs(params, base, size or None)}, name
+        expected = {str(p) for p in stamps.inputs(params, base, size or None)}
+        if base == "sweep":  # the folder of cells (test above) stands for every cell's summary
+            assert stage["deps"][0] == str(paths.SWEEP_CELLS) and expected == {
+                str(paths.cell(c).summary) for c in params.sweep.cells()}
+            expected = set()
+        assert small == expected, name
 
 
 def code_mismatches(graph: dict[str, dict]) -> list[str]:
@@ -97,7 +107,9 @@ def test_stage_params_match_what_stages_declare(built):
         base, _, size = name.partition("@")
         assert base in STAGE_PARAMS
         assert stage["params"] == sorted(stage_keys(base, size or None)), name
-    assert {n.partition("@")[2] for n in dvc if "@" in n} == set(SIZES)
+    assert {n.partition("@")[2] for n in dvc if "@" in n and not n.startswith("cell@")} == set(SIZES)
+    assert {n.partition("@")[2] for n in dvc if n.startswith("cell@")} == set(
+        config.load(built / "params.yaml").sweep.cells())
 
 
 def test_plots_cover_every_size_of_the_default_params():
@@ -118,5 +130,5 @@ def test_gpu_profile_gives_the_one_gpu_to_every_rule_that_uses_it():
         for rule, command in re.findall(r'^rule (\w+):.*?"ladder (\w+)', rules.read_text(), re.S | re.M):
             if "src/ladder/core/device.py" in stamps.code_files(command):
                 uses_device.add(rule)
-    assert uses_device == {"score", "train", "eval"}
+    assert uses_device == {"score", "train", "cell", "eval"}
     assert held == uses_device

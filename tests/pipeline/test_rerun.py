@@ -9,7 +9,7 @@ from pathlib import Path
 
 import yaml
 
-from conftest import SIZES, all_targets, dvc_changed, dvc_ran, edit_params, planned, sh
+from conftest import SIZES, all_targets, cells, dvc_changed, dvc_ran, edit_params, planned, sh
 from ladder.core import stamps
 
 DATA = {"download", "subset", "tokenizer", "shard", "curriculum"}
@@ -60,6 +60,7 @@ def test_size_change_reruns_only_that_size_under_dvc(project):
 
 
 def test_lr_change_reruns_all_training_but_no_data_stage(project):
+    """...and no sweep cell: a cell's lr is in its name, not read from `lr`."""
     edit_params(project, lambda p: p.update(lr=0.001))
     # score reruns too: the scorer (tiny) retrains, and medium trains on the order its model gives
     assert planned(project, *all_targets()) == {"train": len(SIZES), "eval": len(SIZES), "score": 1}
@@ -71,11 +72,12 @@ def test_lr_change_reruns_all_training_but_no_data_stage(project):
 
 def test_vocab_change_reruns_tokenizer_and_everything_downstream(project):
     edit_params(project, lambda p: p["tokenizer"].update(vocab_size=400))
-    downstream = {"tokenizer": 1, "shard": 1, "curriculum": 1, "score": 1, "train": len(SIZES), "eval": len(SIZES)}
+    downstream = {"tokenizer": 1, "shard": 1, "curriculum": 1, "score": 1, "train": len(SIZES), "eval": len(SIZES),
+                  "cell": len(cells()), "sweep": 1}
     assert planned(project, *all_targets()) == downstream
     assert dvc_changed(project) == {"tokenizer"}
     ran = dvc_ran(sh("dvc repro", project).stdout)
-    assert ran == {"tokenizer", "shard", "curriculum", "score"} | per_size("train") | per_size("eval")
+    assert ran == {"tokenizer", "shard", "curriculum", "score", "sweep"} | per_size("train") | per_size("eval") | cells()
     assert planned(project, *all_targets()) == {}
     assert json.loads((project / "data/tokenizer/report.json").read_text())["vocab_size"] == 400
 
@@ -124,10 +126,10 @@ def test_timestamps_alone_rerun_nothing(project):
 def runs_loader() -> dict[str, int]:
     """Snakemake's job counts for the stages that run core/loader.py (from their import closures)."""
     jobs: dict[str, int] = {}
-    for stage in ("curriculum", "score", "train", "eval"):
+    for stage in ("curriculum", "score", "train", "eval", "cell"):
         assert "src/ladder/core/loader.py" in stamps.code_files(stage)
-        jobs[stage] = len(SIZES) if stage in ("train", "eval") else 1
-    return jobs
+        jobs[stage] = len(SIZES) if stage in ("train", "eval") else len(cells()) if stage == "cell" else 1
+    return jobs | {"sweep": 1}  # the report of the retrained cells
 
 
 def edit_source(project: Path, rel: str) -> None:
@@ -144,8 +146,9 @@ def test_editing_the_loader_reruns_training_and_evaluation_under_snakemake(proje
 
 def test_editing_the_loader_reruns_training_and_evaluation_under_dvc(project):
     edit_source(project, "src/ladder/core/loader.py")
-    stages = {"curriculum", "score"} | per_size("train") | per_size("eval")
+    stages = {"curriculum", "score"} | per_size("train") | per_size("eval") | cells()
     assert dvc_changed(project) == stages
+    stages |= {"sweep"}  # its input, the cells' folder, changes only once they rerun
     assert dvc_ran(sh("dvc repro", project).stdout) == stages
     assert planned(project, *all_targets()) == {}
 

@@ -8,6 +8,8 @@ import signal
 import subprocess
 import time
 
+import pytest
+
 from conftest import ENV, edit_params, sh
 
 
@@ -56,9 +58,10 @@ def _train_until_killed(project, at_step: int) -> None:
     assert proc.wait() == -signal.SIGKILL, "training finished before it could be killed"
 
 
-def test_resume_after_kill_is_bitwise_identical(project):
+@pytest.mark.parametrize("optimizer", ["muon", "adamw"])  # the checkpoint holds either's state
+def test_resume_after_kill_is_bitwise_identical(project, optimizer):
     edit_params(project, lambda p: p["sizes"]["tiny"].update(n_embd=64, n_layer=2, train={"tokens": 40960}))
-    edit_params(project, lambda p: p["train"].update(checkpoint_every=5))
+    edit_params(project, lambda p: p["train"].update(checkpoint_every=5, optimizer=optimizer))
     sh("ladder train --size tiny", project)
     reference = json.loads((project / "results/tiny/train.json").read_text())
     sh("rm -rf results/tiny", project)

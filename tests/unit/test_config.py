@@ -29,6 +29,12 @@ def test_shipped_params_are_valid():
     (lambda p: p["curriculum"].update(scorer="small"), "curriculum.scorer: 'small' must be one of pipeline.sizes"),
     (lambda p: p["curriculum"].update(direction="random"), "curriculum.direction"),
     (lambda p: p["subset"].update(fraction=0), "subset.fraction"),
+    (lambda p: p["sweep"].update(lrs=[0.001, 0.003]), "sweep: lrs: must step by 2x"),
+    (lambda p: p["sweep"].update(shapes=["128x4"]), "sweep.shapes: '128x4' is not w<width>-d<depth>"),
+    (lambda p: p["sweep"].update(shapes=["w48-d4"]), "sweep: shapes: width of w48-d4 must be a multiple of head_dim"),
+    (lambda p: p["sweep"]["train"].update(batch_tokens=1000), "sweep.train.batch_tokens"),
+    (lambda p: p["train"].update(optimizer="muon", parallel="fsdp", devices=2, batch_tokens=32768),
+     "train: optimizer: muon orthogonalizes whole matrices"),
 ])
 def test_bad_params_fail_with_one_line_naming_the_key(fresh, change, key):
     edit_params(fresh, lambda p: p.update(config.load(ROOT / "params.yaml").model_dump(mode="json")))
@@ -43,6 +49,8 @@ def test_bad_params_fail_with_one_line_naming_the_key(fresh, change, key):
 def test_unknown_size_on_the_command_line(fresh):
     p = sh("ladder train --size huge", fresh, check=False)
     assert p.returncode == 1 and "sizes.huge: no such size" in p.stderr
+    p = sh("ladder train --cell w128-d4-sp-0.005-1", fresh, check=False)
+    assert p.returncode == 1 and "sweep: no cell 'w128-d4-sp-0.005-1'" in p.stderr
 
 
 def test_fp32_residual_reaches_the_model_and_the_memory_plan(tmp_path):
@@ -67,7 +75,7 @@ def test_plan_divides_time_over_devices_and_state_only_under_fsdp(tmp_path):
     one = estimate(config.load(tmp_path / "params.yaml"), "medium", 50304)
     edit_params(tmp_path, lambda p: p["sizes"]["medium"]["train"].update(devices=4))
     ddp = estimate(config.load(tmp_path / "params.yaml"), "medium", 50304)
-    edit_params(tmp_path, lambda p: p["sizes"]["medium"]["train"].update(devices=4, parallel="fsdp"))
+    edit_params(tmp_path, lambda p: p["sizes"]["medium"]["train"].update(devices=4, parallel="fsdp", optimizer="adamw"))
     fsdp = estimate(config.load(tmp_path / "params.yaml"), "medium", 50304)
     assert hours(ddp, 1e15) == pytest.approx(hours(one, 1e15) / 4) == pytest.approx(hours(fsdp, 1e15))
     assert ddp.weights_optim_gib == one.weights_optim_gib == pytest.approx(4 * fsdp.weights_optim_gib)

@@ -202,6 +202,27 @@ def test_mup_equals_sp_at_base_width():
     torch.testing.assert_close(sp(x)[0], mup(x)[0])
 
 
+def test_muon_lr_scale_and_independent_weight_decay():
+    """Muon's orthogonal update is sized by sqrt(max(fan_out, fan_in)): μP scales its lr by 1/sqrt(m),
+    and under μP the hidden decay is divided by the lr scale, so lr x decay stays the base model's."""
+    for optimizer, scale in (("adamw", 0.25), ("muon", 0.5)):
+        groups = {g["name"]: g for g in make(mup=True, n_embd=512, mup_base_width=128).param_groups(0.1, optimizer)}
+        assert groups["hidden"]["lr_scale"] == scale
+        assert groups["hidden"]["lr_scale"] * groups["hidden"]["weight_decay"] == pytest.approx(0.1)
+
+
+def test_completep_equals_plain_model_at_base_depth_and_scales_branches_beyond():
+    plain, same = make(seed=3), make(seed=3, completep=True, mup_base_depth=2)
+    for (n1, p1), (n2, p2) in zip(plain.state_dict().items(), same.state_dict().items()):
+        assert n1 == n2 and torch.equal(p1, p2), n1
+    x = tokens()
+    assert torch.equal(plain(x)[0], same(x)[0])
+    deep = make(seed=3, n_layer=8, completep=True, mup_base_depth=2)  # m_L = 4
+    assert deep.config.depth_mult == 4 and all(b.branch_scale == 0.25 for b in deep.layers)
+    # the residual projections keep the base depth's init: the multiplier does the depth scaling
+    assert deep.layers[0].self_attn.o_proj.weight.std().item() == pytest.approx(0.02 / 2, rel=0.05)
+
+
 def test_mup_init_and_scales_at_4x_width():
     std = 0.02
     model = make(n_embd=512, mup=True, mup_base_width=128)  # m = 4, head_dim 128 vs 32 at base
@@ -254,10 +275,12 @@ def test_hf_state_dict_names():
     assert not any("rope" in k for k in keys)
 
 
-@pytest.mark.parametrize("mup,tie", [(False, False), (False, True), (True, False), (True, True)])
-def test_hf_llama_export_gives_same_logits(mup, tie):
+@pytest.mark.parametrize("mup,tie,completep", [(False, False, False), (False, True, False), (True, False, False),
+                                               (True, True, False), (True, True, True)])
+def test_hf_llama_export_gives_same_logits(mup, tie, completep):
     transformers = pytest.importorskip("transformers")
-    model = make(mup=mup, tie_weights=tie, n_embd=256, mup_base_width=64, rope_theta=500.0).eval()
+    model = make(mup=mup, tie_weights=tie, n_embd=256, mup_base_width=64, rope_theta=500.0, completep=completep,
+                 mup_base_depth=1).eval()  # n_layer 2: m_L = 2
     with torch.no_grad():  # move the norm gains off 1 so a missed/misnamed norm would show
         for n, p in model.named_parameters():
             if p.dim() == 1:

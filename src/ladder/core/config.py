@@ -9,6 +9,7 @@ Snakemake sees them through the snapshots of stamps.py. A bad value fails with o
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -101,9 +102,14 @@ class Train(Strict):
     beta1: Annotated[float, Field(ge=0, lt=1)]
     beta2: Annotated[float, Field(ge=0, lt=1)]
     grad_clip: Annotated[float, Field(ge=0)]
+    optimizer: Literal["adamw", "muon"]  # muon: Muon for the hidden matrices, AdamW for the rest
+    muon_momentum: Annotated[float, Field(ge=0, lt=1)]
+    adam_eps: Annotated[float, Field(gt=0)]
     mup: bool
     mup_base_width: PosInt
     mup_base_head_dim: PosInt  # the base model's head_dim (tiny: 128 / 4 heads)
+    completep: bool  # depth transfer: residual branches x mup_base_depth / n_layer
+    mup_base_depth: PosInt
     tie_weights: bool
     dtype: Literal["auto", "bf16", "fp16", "fp32"]
     compile: Literal["auto", "on", "off"]
@@ -123,6 +129,8 @@ class Train(Strict):
         if self.batch_tokens % micro:
             raise ValueError(f"batch_tokens ({self.batch_tokens}) must be a multiple of micro_batch x seq_len x devices "
                              f"({self.micro_batch} x {self.seq_len} x {self.devices} = {micro})")
+        if self.optimizer == "muon" and self.parallel == "fsdp" and self.devices > 1:
+            raise ValueError("optimizer: muon orthogonalizes whole matrices, which FSDP shards; use parallel: ddp")
         return self
 
 
@@ -149,6 +157,47 @@ class Eval(Strict):
     temperature: Annotated[float, Field(ge=0)]
     top_k: PosInt | None
     top_p: Fraction | None
+
+
+SHAPE = re.compile(r"w(\d+)-d(\d+)")
+CELL = re.compile(r"(w\d+-d\d+)-(sp|mup)-(.+)-(\d+)")  # shape-parametrization-lr-seed, as DVC's matrix names it
+
+
+class Sweep(Strict):
+    """The learning-rate transfer sweep: one training run per shape x parametrization x lr x seed."""
+
+    shapes: list[str]  # "w<n_embd>-d<n_layer>"
+    head_dim: PosInt  # n_head = width / head_dim: widening adds heads
+    parametrizations: list[Literal["sp", "mup"]]  # mup: μP in width and CompleteP in depth
+    lrs: list[Annotated[float, Field(gt=0, le=1)]]
+    seeds: list[Annotated[int, Field(ge=0)]]
+    train: dict[str, Any]  # overrides of the shared train: block for every cell (its budget, say)
+
+    @field_validator("shapes")
+    @classmethod
+    def _shapes(cls, v):
+        for shape in v:
+            if not SHAPE.fullmatch(shape):
+                raise ValueError(f"{shape!r} is not w<width>-d<depth>, e.g. w128-d4")
+        return v
+
+    @model_validator(mode="after")
+    def _grid(self):
+        for name in ("shapes", "parametrizations", "lrs", "seeds"):
+            values = getattr(self, name)
+            if not values or len(set(values)) != len(values):
+                raise ValueError(f"{name}: must list at least one value, each once")
+        for shape in self.shapes:
+            if int(SHAPE.fullmatch(shape)[1]) % self.head_dim:
+                raise ValueError(f"shapes: width of {shape} must be a multiple of head_dim ({self.head_dim})")
+        lrs = sorted(self.lrs)
+        if any(abs(b / a - 2) > 1e-6 for a, b in zip(lrs, lrs[1:])):
+            raise ValueError(f"lrs: must step by 2x (sorted: {', '.join(map(str, lrs))})")
+        return self
+
+    def cells(self) -> list[str]:
+        return [f"{shape}-{p}-{lr}-{seed}" for shape in self.shapes for p in self.parametrizations
+                for lr in self.lrs for seed in self.seeds]
 
 
 Plan = Literal["base", "scored"]
@@ -178,6 +227,7 @@ class Params(Strict):
     sizes: dict[str, Size]
     eval: Eval
     pipeline: Pipeline
+    sweep: Sweep
 
     @model_validator(mode="after")
     def _sizes(self):
@@ -197,6 +247,9 @@ class Params(Strict):
             # the score stage (always in the DAG) needs the scorer's trained model
             raise ValueError(f"curriculum.scorer: {scorer!r} must be one of pipeline.sizes "
                              f"({', '.join(self.pipeline.sizes)})")
+        for shape in self.sweep.shapes:  # each cell's train block, checked now rather than when it runs
+            for parametrization in self.sweep.parametrizations:
+                self._cell_size(shape, parametrization)
         if self.pipeline.sizes[scorer] == "scored":
             raise ValueError(f"pipeline.sizes.{scorer}: the scorer (curriculum.scorer) cannot train on "
                              "the plan its own model orders; use base")
@@ -219,6 +272,28 @@ class Params(Strict):
         except ValidationError as e:
             raise ValueError(f"sizes.{name}.train.{_describe(e.errors()[0])}") from None
 
+    def cell(self, name: str) -> "Params":
+        """The params one sweep cell trains with: a size of that name (the cell's width and depth,
+        train: overridden by sweep.train and the parametrization), the cell's lr and seed."""
+        if name not in self.sweep.cells():
+            raise ConfigError(f"params.yaml: sweep: no cell {name!r} (cells are shape-parametrization-lr-seed, "
+                              f"e.g. {self.sweep.cells()[0]})")
+        shape, parametrization, lr, seed = CELL.fullmatch(name).groups()
+        return self.model_copy(update={"lr": float(lr), "seed": int(seed),
+                                       "sizes": {name: self._cell_size(shape, parametrization)},
+                                       "pipeline": Pipeline(sizes={name: "base"})})
+
+    def _cell_size(self, shape: str, parametrization: str) -> Size:
+        width, depth = map(int, SHAPE.fullmatch(shape).groups())
+        rule = parametrization == "mup"
+        size = Size(n_layer=depth, n_head=width // self.sweep.head_dim, n_embd=width,
+                    train={**self.sweep.train, "mup": rule, "completep": rule, "mup_base_head_dim": self.sweep.head_dim})
+        try:
+            Train.model_validate({**self.train.model_dump(), **size.train})
+        except ValidationError as e:
+            raise ValueError(f"sweep.train.{_describe(e.errors()[0])}") from None
+        return size
+
 
 # The keys each stage reads. dvc.yaml's params: lists must say the same (tests/test_graph.py).
 STAGE_PARAMS: dict[str, list[str]] = {
@@ -230,6 +305,8 @@ STAGE_PARAMS: dict[str, list[str]] = {
     "score": ["curriculum.warmup", "curriculum.scorer", "curriculum.direction"],
     "train": ["seed", "lr", "train", "sizes.{size}", "pipeline.sizes.{size}"],
     "eval": ["seed", "eval"],
+    "cell": ["train", "sweep.head_dim", "sweep.train"],  # its shape, lr and seed are in its name
+    "sweep": ["sweep.shapes", "sweep.parametrizations", "sweep.lrs", "sweep.seeds"],
 }
 PER_SIZE = ("train", "eval")
 
@@ -273,9 +350,10 @@ def load(path: str | os.PathLike = "params.yaml") -> Params:
 
 def lookup(raw: dict, dotted: str) -> Any:
     node: Any = raw
-    for part in dotted.split("."):
-        node = node[part]
-    return node
+    while dotted not in node:  # a key may hold dots of its own: a sweep cell's name has its lr
+        head, dotted = dotted.split(".", 1)
+        node = node[head]
+    return node[dotted]
 
 
 def stage_keys(stage: str, size: str | None = None) -> list[str]:
@@ -295,4 +373,5 @@ def stage_name(stage: str, size: str | None = None) -> str:
 
 def jobs(params: Params) -> list[tuple[str, str | None]]:
     """Every (stage, size) pair: the per-size stages once for each size under sizes:."""
-    return [(stage, size) for stage in STAGE_PARAMS for size in (params.sizes if stage in PER_SIZE else [None])]
+    per = {stage: params.sizes for stage in PER_SIZE} | {"cell": params.sweep.cells()}
+    return [(stage, size) for stage in STAGE_PARAMS for size in per.get(stage, [None])]

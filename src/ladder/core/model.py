@@ -4,9 +4,9 @@ Why the Llama layout: every convention here (module names, RoPE with the
 ``rotate_half`` pairing, RMSNorm eps 1e-6, SwiGLU gate/up/down, no biases)
 matches Hugging Face ``LlamaForCausalLM``, so a checkpoint exports with a
 plain key rename: prefix every key with ``model.`` except ``lm_head.weight``
-(``hf_config`` / ``hf_state_dict``, which also fold the μP multipliers in).
+(``hf_config`` / ``hf_state_dict``, which also fold the μP and CompleteP multipliers in).
 
-Two parametrisations share one code path:
+Three parametrisations share one code path:
 
 * standard (SP, ``mup=False``): every matrix N(0, init_std), the two residual
   projections (o_proj, down_proj) scaled by 1/sqrt(2 * n_layer),
@@ -22,6 +22,13 @@ Two parametrisations share one code path:
   dimension is the vocabulary), so its Adam LR is unscaled either way, and the
   1/m readout multiplier lives in the forward, not in the weight (as in the
   mup package's MuSharedReadout).
+* CompleteP (``completep=True``, arXiv 2505.01618, alpha = 1), the depth rule
+  on top of either: with depth multiplier m_L = n_layer / mup_base_depth every
+  residual branch is scaled by 1/m_L, so each of the L blocks moves the stream
+  by O(1/L) and their sum stays O(1) at any depth.  The residual projections
+  keep the base depth's init 1/sqrt(2 * mup_base_depth) (the multiplier does
+  the depth scaling now).  The optimizer side (recipe.py): LR unchanged in
+  depth, Adam eps x 1/(m_N m_L).  At m_L = 1 this is exactly the model without it.
 
 Shapes: B batch, T time, C = n_embd, nh = n_head, hd = head_dim, V = vocab.
 """
@@ -53,6 +60,8 @@ class GPTConfig:
     # grows head_dim at fixed n_head.  If your width sweep keeps head_dim fixed
     # and grows n_head instead, set this to that head_dim.
     mup_base_head_dim: int = 0
+    completep: bool = False
+    mup_base_depth: int = 4  # n_layer of the base model (CompleteP)
     init_std: float = 0.02
     checkpoint_activations: bool = False
     # Under bf16 autocast the residual stream is bf16 (half the bytes through every norm and add,
@@ -84,6 +93,11 @@ class GPTConfig:
     def width_mult(self) -> float:
         """μP width multiplier m (1.0 under SP)."""
         return self.n_embd / self.mup_base_width if self.mup else 1.0
+
+    @property
+    def depth_mult(self) -> float:
+        """CompleteP depth multiplier m_L (1.0 without the depth rule)."""
+        return self.n_layer / self.mup_base_depth if self.completep else 1.0
 
     @property
     def attn_scale(self) -> float:
@@ -218,10 +232,11 @@ class Block(nn.Module):
         self.self_attn = Attention(config, layer_idx)
         self.post_attention_layernorm = RMSNorm(config.n_embd)
         self.mlp = MLP(config)
+        self.branch_scale = 1.0 / config.depth_mult  # CompleteP: 1/m_L on each residual branch
 
     def forward(self, x, cos, sin, cache=None, pos=0):
-        x = x + self.self_attn(self.input_layernorm(x), cos, sin, cache, pos)
-        x = x + self.mlp(self.post_attention_layernorm(x))
+        x = x + self.branch_scale * self.self_attn(self.input_layernorm(x), cos, sin, cache, pos)
+        x = x + self.branch_scale * self.mlp(self.post_attention_layernorm(x))
         return x
 
 
@@ -253,7 +268,8 @@ class GPT(nn.Module):
         cfg = self.config
         std = cfg.init_std
         hidden = std / math.sqrt(cfg.width_mult)  # = std under SP (width_mult is 1)
-        resid = hidden / math.sqrt(2 * cfg.n_layer)  # residual projections: keep the sum over depth O(1)
+        # residual projections: keep the sum over depth O(1) (under CompleteP the branch multiplier does it)
+        resid = hidden / math.sqrt(2 * (cfg.mup_base_depth if cfg.completep else cfg.n_layer))
         nn.init.normal_(self.embed_tokens.weight, 0.0, std)
         for block in self.layers:
             a, m = block.self_attn, block.mlp
@@ -312,21 +328,29 @@ class GPT(nn.Module):
 
     # ------------------------------------------------------------------------- training helpers
 
-    def param_groups(self, weight_decay: float) -> list[dict]:
-        """AdamW groups; the trainer sets group["lr"] = base_lr * group["lr_scale"].
+    def param_groups(self, weight_decay: float, optimizer: str = "adamw") -> list[dict]:
+        """Optimizer groups; the trainer sets group["lr"] = base_lr * group["lr_scale"].
 
-        * "hidden": the matrices inside the blocks. Weight decay; μP LR x 1/m.
+        * "hidden": the matrices inside the blocks, the ones Muon takes (all 2-D). Weight
+          decay; μP LR x 1/m for AdamW (an entrywise update: its spectral norm grows with width),
+          x 1/sqrt(m) for Muon (an orthogonal update, sized 0.2 sqrt(max(fan_out, fan_in)) by
+          torch's match_rms_adamw: the spectral condition wants it flat in width). Under μP the
+          decay is divided by the LR scale, so the shrink per step, lr x decay, is the base
+          model's at every width ("independent" weight decay).
         * "lm_head" (untied only): weight decay, LR x 1 (μP: the 1/m lives in the forward).
         * "no_decay": embedding table and all RMSNorm weights. No weight decay: a
           lookup table row only gets gradient when its token appears, so decay
           would shrink rare tokens towards zero, and decaying a norm gain pulls
           it towards 0 instead of its natural 1.  LR x 1.
-        With tied weights the shared matrix is the embedding: no decay.
+        With tied weights the shared matrix is the embedding: no decay.  Under CompleteP no LR
+        depends on depth (alpha = 1).
         """
+        m = self.config.width_mult
+        hidden_scale = 1.0 / (math.sqrt(m) if optimizer == "muon" else m)
         hidden = [p for p in self.layers.parameters() if p.dim() == 2]
         norms = [p for p in self.parameters() if p.dim() == 1]
         groups = [
-            dict(name="hidden", params=hidden, weight_decay=weight_decay, lr_scale=1.0 / self.config.width_mult),
+            dict(name="hidden", params=hidden, weight_decay=weight_decay / hidden_scale, lr_scale=hidden_scale),
             dict(name="lm_head", params=[] if self.config.tie_weights else [self.lm_head.weight],
                  weight_decay=weight_decay, lr_scale=1.0),
             dict(name="no_decay", params=[self.embed_tokens.weight] + norms, weight_decay=0.0, lr_scale=1.0),
@@ -373,16 +397,20 @@ class GPT(nn.Module):
     def hf_state_dict(self) -> dict[str, torch.Tensor]:
         """Weights under HF LlamaForCausalLM's names, μP multipliers folded in.
 
-        HF Llama has attention scale 1/sqrt(hd) and no logit multiplier, so for μP:
-        q_proj *= attn_scale * sqrt(hd) (RoPE is linear, so scaling q before or
-        after it is the same) and lm_head /= m.  SP weights pass through unchanged.
+        HF Llama has attention scale 1/sqrt(hd), no logit multiplier and no branch
+        multiplier, so for μP: q_proj *= attn_scale * sqrt(hd) (RoPE is linear, so
+        scaling q before or after it is the same) and lm_head /= m; for CompleteP
+        o_proj and down_proj *= 1/m_L (each branch ends in one of them).  SP weights
+        pass through unchanged.
         """
         c = self.config
-        q_fold, out_fold = c.attn_scale * math.sqrt(c.head_dim), 1.0 / c.width_mult
+        q_fold, out_fold, branch_fold = c.attn_scale * math.sqrt(c.head_dim), 1.0 / c.width_mult, 1.0 / c.depth_mult
         sd = {}
         for k, v in self.state_dict().items():
             if k.endswith("self_attn.q_proj.weight") and q_fold != 1.0:
                 v = v * q_fold
+            if k.endswith(("self_attn.o_proj.weight", "mlp.down_proj.weight")) and branch_fold != 1.0:
+                v = v * branch_fold
             if k == "lm_head.weight" and out_fold != 1.0:
                 v = v * out_fold
             sd[k if k.startswith("lm_head.") else "model." + k] = v

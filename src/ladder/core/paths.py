@@ -32,6 +32,11 @@ CURRICULUM = Path("data/curriculum")
 RESULTS = Path("results")
 SNAPSHOTS = Path(".ladder/params")  # the params slices Snakemake watches (config.write_snapshots)
 
+SWEEP = RESULTS / "sweep"
+SWEEP_CELLS = SWEEP / "cells"  # one folder per cell, laid out as a size's (Size)
+SWEEP_OPTIMA = SWEEP / "optima.json"
+SWEEP_FIGURE = SWEEP / "sweep.png"
+
 
 @dataclass(frozen=True)
 class Plan:
@@ -47,11 +52,13 @@ class Plan:
 
 @dataclass(frozen=True)
 class Size:
-    """What one size's train and eval stages write, and what the tools write beside it."""
+    """What one size's train and eval stages write, and what the tools write beside it; a sweep cell
+    is laid out the same way under results/sweep/cells/ (`cell`)."""
 
     name: str
+    root: Path = RESULTS
 
-    folder = property(lambda self: RESULTS / self.name)
+    folder = property(lambda self: self.root / self.name)
     model = property(lambda self: self.folder / "model.safetensors")
     config = property(lambda self: self.folder / "config.json")
     summary = property(lambda self: self.folder / "train.json")
@@ -64,11 +71,19 @@ class Size:
     attention = property(lambda self: self.folder / "attention.png")
 
 
+def cell(name: str) -> Size:
+    return Size(name, SWEEP_CELLS)
+
+
 def outputs(stage: str, size: str | None = None) -> list[Path]:
     """What a stage writes (its DAG outputs; the resumable checkpoint is listed apart, see README)."""
-    if stage in ("train", "eval"):
+    if stage == "train":
         s = Size(size)
-        return [s.model, s.config, s.summary, s.live] if stage == "train" else [s.eval, s.samples]
+        return [s.model, s.config, s.summary, s.live]
+    if stage == "cell":  # a cell's result is its loss: it keeps no model
+        return [cell(size).config, cell(size).summary, cell(size).live]
+    if stage == "eval":
+        return [Size(size).eval, Size(size).samples]
     if stage == "curriculum":
         return [Plan("base").order, Plan("base").plan]
     if stage == "score":
@@ -78,6 +93,7 @@ def outputs(stage: str, size: str | None = None) -> list[Path]:
         "subset": [SPLITS["train"], SPLITS["val"], SUBSET_STATS],
         "tokenizer": [TOKENIZER, TOKENIZER_REPORT],
         "shard": [SHARDS["train"], SHARDS["val"], SHARD_INDEX],
+        "sweep": [SWEEP_OPTIMA, SWEEP_FIGURE],
     }[stage]
 
 
@@ -85,4 +101,5 @@ def manifest(stage: str, size: str | None = None) -> Path:
     """The small JSON output in which a stage records what it was built from (`params_sha256`)."""
     return {"download": RAW_MANIFEST, "subset": SUBSET_STATS, "tokenizer": TOKENIZER_REPORT,
             "shard": SHARD_INDEX, "curriculum": Plan("base").plan, "score": Plan("scored").plan,
-            "train": Size(size).summary if size else None, "eval": Size(size).eval if size else None}[stage]
+            "train": Size(size).summary if size else None, "eval": Size(size).eval if size else None,
+            "cell": cell(size).summary if size else None, "sweep": SWEEP_OPTIMA}[stage]

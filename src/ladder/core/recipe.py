@@ -22,7 +22,8 @@ def model_config(params: Params, size: str, vocab_size: int) -> GPTConfig:
     s, t = params.size(size), params.train_for(size)
     return GPTConfig(vocab_size=vocab_size, block_size=t.seq_len, n_layer=s.n_layer, n_head=s.n_head,
                      n_embd=s.n_embd, tie_weights=t.tie_weights, mup=t.mup, mup_base_width=t.mup_base_width,
-                     mup_base_head_dim=t.mup_base_head_dim, checkpoint_activations=t.activation_checkpointing,
+                     mup_base_head_dim=t.mup_base_head_dim, completep=t.completep, mup_base_depth=t.mup_base_depth,
+                     checkpoint_activations=t.activation_checkpointing,
                      fp32_residual=t.fp32_residual)
 
 
@@ -60,12 +61,20 @@ def phases(warmup: list[dict], t: Train, budget: int) -> list[tuple[int, int]]:
 
 
 def optimizer(model: GPT, lr: float, t: Train, device: torch.device) -> list[torch.optim.Optimizer]:
-    """The optimizers of a step, as a list (one today: AdamW over the model's parameter groups,
-    decay / no decay with their μP learning-rate scales). Built after the model is wrapped for
-    data parallelism, so FSDP's sharded parameters are the ones optimized."""
-    opt = torch.optim.AdamW(model.param_groups(t.weight_decay), lr=lr, betas=(t.beta1, t.beta2),
-                            fused=device.type == "cuda")
-    opts = [opt]
+    """The optimizers of a step: AdamW over every group (train.optimizer: adamw), or Muon over the
+    hidden matrices and AdamW over the rest (muon, as in modded-nanogpt and nanochat). Muon's update
+    is sized by torch's "match_rms_adamw" rule, so one `lr` serves both. Built after the model is
+    wrapped for data parallelism, so FSDP's sharded parameters are the ones optimized."""
+    cfg = model.config
+    eps = t.adam_eps / (cfg.width_mult * cfg.depth_mult) if cfg.completep else t.adam_eps  # CompleteP's eps rule
+    groups = model.param_groups(t.weight_decay, t.optimizer)
+    opts = []
+    if t.optimizer == "muon":
+        matrices = [g for g in groups if g["name"] == "hidden"]
+        groups = [g for g in groups if g["name"] != "hidden"]
+        opts.append(torch.optim.Muon(matrices, lr=lr, momentum=t.muon_momentum, adjust_lr_fn="match_rms_adamw"))
+    opts.insert(0, torch.optim.AdamW(groups, lr=lr, betas=(t.beta1, t.beta2), eps=eps,
+                                     fused=device.type == "cuda"))
     set_lr(opts, lr)
     return opts
 

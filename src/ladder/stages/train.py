@@ -94,10 +94,14 @@ class Diverged(LadderError):
     """Training produced a non-finite loss; nothing of the run is written."""
 
 
-def run(params: Params, size: str) -> dict:
-    """Train one size; under torchrun, every rank runs this (see core/distributed.py)."""
+def run(params: Params, size: str, stage: str = "train") -> dict:
+    """Train one size, or one sweep cell (stage "cell": the cell's own params, see Params.cell);
+    under torchrun, every rank runs this (see core/distributed.py)."""
+    built_from = stamps.stamp(params, stage, size)
+    if stage == "cell":
+        params = params.cell(size)
+    out = paths.Size(size) if stage == "train" else paths.cell(size)
     t = params.train_for(size)
-    out = paths.Size(size)
     device = dev.pick()
     world = distributed.start(device.type)
     if world.main:
@@ -149,73 +153,81 @@ def run(params: Params, size: str) -> dict:
     t0, last_t, last_tokens = time.time(), time.time(), state["step"] * t.batch_tokens
     previous = None  # (loss, step) of the step before, checked once this step is queued: no stall
     bar = progress(steps, desc=f"train@{size}", unit="step", initial=state["step"], quiet=not world.main)
-    for step in range(state["step"], steps):
-        seq_len = next(L for L, end in plan_phases if step * t.batch_tokens < end)
-        rows = micro_tokens // seq_len
-        lr = params.lr * lr_at(step)
-        recipe.set_lr(opts, lr)
-        log_now = (step + 1) % t.log_every == 0 or step + 1 == steps
+    diverged = None  # a sweep cell that diverges is a result (its lr is too high), not a failure
+    try:
+        for step in range(state["step"], steps):
+            seq_len = next(L for L, end in plan_phases if step * t.batch_tokens < end)
+            rows = micro_tokens // seq_len
+            lr = params.lr * lr_at(step)
+            recipe.set_lr(opts, lr)
+            log_now = (step + 1) % t.log_every == 0 or step + 1 == steps
 
-        micro = [stream.batch(state["pos"] + j * rows * seq_len, rows, seq_len)  # this rank's share
-                 for j in range(world.rank, accum, world.size)]
-        state["pos"] += accum * rows * seq_len
+            micro = [stream.batch(state["pos"] + j * rows * seq_len, rows, seq_len)  # this rank's share
+                     for j in range(world.rank, accum, world.size)]
+            state["pos"] += accum * rows * seq_len
 
-        def inspect():
-            stats = [{"tokens": (step + 1) * t.batch_tokens, **r}
-                     for r in layer_stats(model, to_device(micro[-1][0], device), device, dtype)]
-            state["layer_stats"] += stats
-            if world.main:
-                pd.DataFrame(stats, columns=LAYER_STATS).to_csv(out.layer_stats, sep="\t", index=False, mode="a",
-                                                               header=False)
+            def inspect():
+                stats = [{"tokens": (step + 1) * t.batch_tokens, **r}
+                         for r in layer_stats(model, to_device(micro[-1][0], device), device, dtype)]
+                state["layer_stats"] += stats
+                if world.main:
+                    pd.DataFrame(stats, columns=LAYER_STATS).to_csv(out.layer_stats, sep="\t", index=False, mode="a",
+                                                                   header=False)
 
-        on_device = ((to_device(x, device), to_device(y, device)) for x, y in micro)
-        loss, grad_norm = recipe.step(model, fwd, opts, scaler, on_device, len(micro), t, device, dtype,
-                                      inspect if log_now else None, wrapped)
-        if world.size > 1 and (log_now or (step + 1) % t.checkpoint_every == 0):
-            loss = distributed.mean(loss, world)  # the loss of the whole batch, checked on every rank alike
-        elif world.size == 1 and previous is not None:
-            check_finite(*previous)
-        previous = (loss, step + 1)
-        state["step"] = step + 1
-        bar.update(1)
+            on_device = ((to_device(x, device), to_device(y, device)) for x, y in micro)
+            loss, grad_norm = recipe.step(model, fwd, opts, scaler, on_device, len(micro), t, device, dtype,
+                                          inspect if log_now else None, wrapped)
+            if world.size > 1 and (log_now or (step + 1) % t.checkpoint_every == 0):
+                loss = distributed.mean(loss, world)  # the loss of the whole batch, checked on every rank alike
+            elif world.size == 1 and previous is not None:
+                check_finite(*previous)
+            previous = (loss, step + 1)
+            state["step"] = step + 1
+            bar.update(1)
 
-        done = state["step"] == steps
-        if log_now:
-            check_finite(loss, state["step"])
-            dev.sync(device)
-            now, tokens = time.time(), state["step"] * t.batch_tokens
-            rate = (tokens - last_tokens) / max(now - last_t, 1e-9)
-            last_t, last_tokens = now, tokens
-            metrics = {"loss": round(loss.item(), 5), "lr": lr, "tokens_per_s": round(rate, 1)}
-            if math.isfinite(norm := grad_norm.item()):  # fp16: an overflowing step is skipped, its norm inf
-                metrics["grad_norm"] = round(norm, 5)
-            if peak:
-                metrics["mfu"] = round(rate * flops_per_token / peak, 4)
-            if state["step"] % t.eval_every == 0 or done:
-                metrics["val_loss"] = round(evaluate_loss(model, index, t.seq_len, t.micro_batch, t.eval_tokens,
-                                                          device, dtype), 5)
-            if step >= int(t.warmup_frac * steps) and metrics["loss"] > ceiling:
-                log.info("train@%s: warning: loss %.2f at step %d is above ln(vocab) + 1 = %.2f: the run "
-                         "is diverging (lower lr, or check train.grad_clip)", size, metrics["loss"],
-                         state["step"], ceiling)
-            if world.main:
-                log_metrics(live, tokens, metrics)
-            state["history"].append([tokens, metrics])
-            bar.set_postfix({k: metrics[k] for k in ("loss", "tokens_per_s", "mfu") if k in metrics})
-        if state["step"] % t.checkpoint_every == 0 and not done:
-            check_finite(loss, state["step"])
-            state["train_seconds"] += time.time() - t0
-            t0 = time.time()
-            checkpoint.save(out.ckpt, model, opts, scaler, state, world)
+            done = state["step"] == steps
+            if log_now:
+                check_finite(loss, state["step"])
+                dev.sync(device)
+                now, tokens = time.time(), state["step"] * t.batch_tokens
+                rate = (tokens - last_tokens) / max(now - last_t, 1e-9)
+                last_t, last_tokens = now, tokens
+                metrics = {"loss": round(loss.item(), 5), "lr": lr, "tokens_per_s": round(rate, 1),
+                           "seconds": round(state["train_seconds"] + now - t0, 2)}  # wall time so far: time to a loss
+                if math.isfinite(norm := grad_norm.item()):  # fp16: an overflowing step is skipped, its norm inf
+                    metrics["grad_norm"] = round(norm, 5)
+                if peak:
+                    metrics["mfu"] = round(rate * flops_per_token / peak, 4)
+                if state["step"] % t.eval_every == 0 or done:
+                    metrics["val_loss"] = round(evaluate_loss(model, index, t.seq_len, t.micro_batch, t.eval_tokens,
+                                                              device, dtype), 5)
+                if step >= int(t.warmup_frac * steps) and metrics["loss"] > ceiling:
+                    log.info("train@%s: warning: loss %.2f at step %d is above ln(vocab) + 1 = %.2f: the run "
+                             "is diverging (lower lr, or check train.grad_clip)", size, metrics["loss"],
+                             state["step"], ceiling)
+                if world.main:
+                    log_metrics(live, tokens, metrics)
+                state["history"].append([tokens, metrics])
+                bar.set_postfix({k: metrics[k] for k in ("loss", "tokens_per_s", "mfu") if k in metrics})
+            if state["step"] % t.checkpoint_every == 0 and not done:
+                check_finite(loss, state["step"])
+                state["train_seconds"] += time.time() - t0
+                t0 = time.time()
+                checkpoint.save(out.ckpt, model, opts, scaler, state, world)
+    except Diverged as e:
+        if stage == "train":
+            raise
+        diverged = str(e)
+        log.info("%s", diverged)
     bar.close()
     state["train_seconds"] += time.time() - t0
-    summary = write_results(params, size, model, opts, scaler, state, steps, plan.name, staging, plan_phases,
-                            device, dtype, world)
+    summary = write_results(params, size, out, built_from, model, opts, scaler, state, steps, plan.name, staging,
+                            plan_phases, device, dtype, world, stage, diverged)
     distributed.stop(world)
     if not world.main:
         return summary
     live.end()
-    log.info("train@%s: done, loss %.4f, val loss %s, %.0f tokens/s", size, summary["final_loss"],
+    log.info("%s@%s: done, loss %s, val loss %s, %.0f tokens/s", stage, size, summary["final_loss"],
              summary["final_val_loss"], summary["tokens_per_s"])
     return summary
 
@@ -239,11 +251,13 @@ def log_metrics(live, tokens: int, metrics: dict) -> None:
         live.log_metric(k, v)
 
 
-def write_results(params: Params, size: str, model: GPT, opts: list, scaler, state: dict, steps: int, plan: str,
-                  staging: dict, plan_phases: list, device, dtype: str, world: World) -> dict:
+def write_results(params: Params, size: str, out: paths.Size, built_from: dict, model: GPT, opts: list, scaler,
+                  state: dict, steps: int, plan: str, staging: dict, plan_phases: list, device, dtype: str,
+                  world: World, stage: str, diverged: str | None) -> dict:
     """The model, its config and train.json, atomically together (rank 0); then the final checkpoint.
-    Every rank calls this: under FSDP the whole model is gathered first."""
-    t, out = params.train_for(size), paths.Size(size)
+    Every rank calls this: under FSDP the whole model is gathered first. A sweep cell keeps no model
+    (its result is its loss), and a diverged one neither its last state."""
+    t = params.train_for(size)
     summary = {
         "size": size,
         "params": model.num_params(non_embedding=False),
@@ -253,8 +267,9 @@ def write_results(params: Params, size: str, model: GPT, opts: list, scaler, sta
         "micro_batch": t.micro_batch,
         "train_seconds": round(state["train_seconds"], 2),
         "tokens_per_s": round(steps * t.batch_tokens / max(state["train_seconds"], 1e-9), 1),
-        "final_loss": state["history"][-1][1]["loss"],
-        "final_val_loss": state["history"][-1][1].get("val_loss"),
+        "final_loss": None if diverged else state["history"][-1][1]["loss"],
+        "final_val_loss": None if diverged else state["history"][-1][1].get("val_loss"),
+        "diverged": diverged,
         "device": str(device),
         "devices": world.size,
         "parallel": t.parallel if world.group else None,
@@ -262,8 +277,18 @@ def write_results(params: Params, size: str, model: GPT, opts: list, scaler, sta
         "curriculum": {"plan": plan} | {k: v for k, v in staging.items() if k != "built_from"}
                       | {"phases": plan_phases},
         "params_used": stage_params(params, "train", size),
-        "built_from": stamps.stamp(params, "train", size),
+        "lr": params.lr,
+        "seed": params.seed,
+        "built_from": built_from,
     }
+    if stage == "cell":
+        if world.main:
+            with atomic(out.config, out.summary) as (tmp_cfg, tmp_summary):
+                write_json(tmp_cfg, dataclasses.asdict(model.config))
+                write_json(tmp_summary, summary)
+        if not diverged:
+            checkpoint.save(out.ckpt, model, opts, scaler, state, world)
+        return summary
     model_sd, _ = distributed.full_state(model, [], world)
     if world.main:
         plain = model
@@ -280,11 +305,16 @@ def write_results(params: Params, size: str, model: GPT, opts: list, scaler, sta
 
 
 def add_arguments(p) -> None:
-    p.add_argument("--size", required=True, help="a size under sizes: in params.yaml; what shapes the run: seed, lr, "
-                   "train.*, sizes.<size>.* and the plan pipeline.sizes names for it (default base)")
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--size", help="a size under sizes: in params.yaml; what shapes the run: seed, lr, "
+                       "train.*, sizes.<size>.* and the plan pipeline.sizes names for it (default base)")
+    which.add_argument("--cell", help="a cell of the learning-rate sweep, shape-parametrization-lr-seed "
+                       "(e.g. w128-d4-mup-0.003-1); shaped by train.* and sweep.*, on the base plan")
 
 
 def main(args) -> None:
     params = load(args.params)
-    distributed.relaunch(params.train_for(args.size).devices, ["train", "--size", args.size, "--params", args.params])
-    run(params, args.size)
+    stage, name = ("train", args.size) if args.size else ("cell", args.cell)
+    t = (params if stage == "train" else params.cell(name)).train_for(name)
+    distributed.relaunch(t.devices, ["train", f"--{'size' if stage == 'train' else 'cell'}", name, "--params", args.params])
+    run(params, name, stage)
