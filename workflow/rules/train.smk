@@ -8,12 +8,6 @@
 SCORER = PARAMS.curriculum.scorer
 
 
-def plan(wildcards):
-    """The curriculum plan this size trains on (pipeline.sizes; base when unlisted)."""
-    folder = f"data/curriculum/{PARAMS.plan_for(wildcards.size)}"
-    return [ancient(f"{folder}/order.npy"), f"{folder}/plan.json"]
-
-
 def train_minutes(size):
     """Twice `ladder plan`'s estimate on the size's GPUs (an H100's rate), at least 15 minutes."""
     from ladder.core import cost
@@ -36,6 +30,11 @@ rule score:
         "data/curriculum/scored/order.npy",
         "data/curriculum/scored/plan.json",
         "data/curriculum/scored/scores.npy",
+    log:
+        ".ladder/logs/score.log",
+    threads: workflow.cores
+    conda:
+        "../envs/ladder.yaml"
     shell:
         "ladder score"
 
@@ -57,6 +56,11 @@ rule train:
         # One task holding train.devices GPUs: `ladder train` starts torchrun, one process per GPU.
         gpu=lambda wildcards: PARAMS.train_for(wildcards.size).devices,
         runtime=lambda wildcards: train_minutes(wildcards.size),  # minutes, for a cluster's time limit
+    log:
+        ".ladder/logs/train@{size}.log",
+    threads: workflow.cores
+    conda:
+        "../envs/ladder.yaml"
     shell:
         "ladder train --size {wildcards.size}"
 
@@ -75,7 +79,15 @@ rule eval:
         code("eval"),
         snapshot("eval@{size}"),
     output:
-        "results/{size}/eval.json",
-        "results/{size}/samples.md",
+        report("results/{size}/eval.json", caption="../report/eval.rst", category="Evaluation",
+               labels={"size": "{size}", "file": "metrics"}),
+        "results/{size}/eval_provenance.json",
+        report("results/{size}/samples.md", caption="../report/samples.rst", category="Evaluation",
+               labels={"size": "{size}", "file": "samples"}),
+    log:
+        ".ladder/logs/eval@{size}.log",
+    threads: workflow.cores
+    conda:
+        "../envs/ladder.yaml"
     shell:
         "ladder eval --size {wildcards.size}"

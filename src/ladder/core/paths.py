@@ -57,7 +57,8 @@ class Size:
     summary = property(lambda self: self.folder / "train.json")
     live = property(lambda self: self.folder / "live")
     ckpt = property(lambda self: self.folder / "ckpt")
-    eval = property(lambda self: self.folder / "eval.json")
+    eval = property(lambda self: self.folder / "eval.json")  # the headline metrics (dvc.yaml's metrics:)
+    provenance = property(lambda self: self.folder / "eval_provenance.json")  # the rest, and built_from
     samples = property(lambda self: self.folder / "samples.md")
     layer_stats = property(lambda self: self.folder / "live" / "layer_stats.tsv")
     hf = property(lambda self: self.folder / "hf")
@@ -68,7 +69,7 @@ def outputs(stage: str, size: str | None = None) -> list[Path]:
     """What a stage writes (its DAG outputs; the resumable checkpoint is listed apart, see README)."""
     if stage in ("train", "eval"):
         s = Size(size)
-        return [s.model, s.config, s.summary, s.live] if stage == "train" else [s.eval, s.samples]
+        return [s.model, s.config, s.summary, s.live] if stage == "train" else [s.eval, s.provenance, s.samples]
     if stage == "curriculum":
         return [Plan("base").order, Plan("base").plan]
     if stage == "score":
@@ -85,4 +86,4 @@ def manifest(stage: str, size: str | None = None) -> Path:
     """The small JSON output in which a stage records what it was built from (`params_sha256`)."""
     return {"download": RAW_MANIFEST, "subset": SUBSET_STATS, "tokenizer": TOKENIZER_REPORT,
             "shard": SHARD_INDEX, "curriculum": Plan("base").plan, "score": Plan("scored").plan,
-            "train": Size(size).summary if size else None, "eval": Size(size).eval if size else None}[stage]
+            "train": Size(size).summary if size else None, "eval": Size(size).provenance if size else None}[stage]

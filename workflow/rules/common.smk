@@ -1,0 +1,29 @@
+# Shared by data.smk and train.smk: the params snapshot and code of each stage, the plan a size trains on,
+# and DVC's names for the jobs Snakemake ran.
+
+
+def snapshot(stage):
+    return f".ladder/params/{stage}.json"
+
+
+def code(stage):
+    """The modules the stage runs: its own and every ladder module it imports (stamps.code_files),
+    taken as ancient(): what they hold is judged by the stamp in the stage's manifest."""
+    return [ancient(f) for f in stamps.code_files(stage)]
+
+
+def plan(wildcards):
+    """The curriculum plan this size trains on (pipeline.sizes; base when unlisted)."""
+    folder = f"data/curriculum/{PARAMS.plan_for(wildcards.size)}"
+    return [ancient(f"{folder}/order.npy"), f"{folder}/plan.json"]
+
+
+def dvc_stages(jobs):
+    """DVC's names for these jobs (DVC knows the sizes in pipeline.sizes)."""
+    names = set()
+    for job in jobs:
+        size = job.wildcards.get("size")
+        if job.rule.name == "all" or (size and size not in PARAMS.pipeline.sizes):
+            continue
+        names.add(ladder_config.stage_name(job.rule.name, size))
+    return sorted(names)
