@@ -30,6 +30,8 @@ SHARD_INDEX = Path("data/shards/index.json")
 
 CURRICULUM = Path("data/curriculum")
 RESULTS = Path("results")
+LM_EVAL_TASKS = Path("workflow/lm_eval")  # lm-eval task files (`ladder lm-eval`)
+LM_EVAL_DATA = RESULTS / "lm_eval"  # the documents those tasks read
 SNAPSHOTS = Path(".ladder/params")  # the params slices Snakemake watches (config.write_snapshots)
 
 
@@ -62,6 +64,7 @@ class Size:
     samples = property(lambda self: self.folder / "samples.md")
     layer_stats = property(lambda self: self.folder / "live" / "layer_stats.tsv")
     hf = property(lambda self: self.folder / "hf")
+    lm_eval = property(lambda self: self.folder / "lm_eval.json")
     attention = property(lambda self: self.folder / "attention.png")
 
 

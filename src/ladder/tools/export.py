@@ -115,7 +115,7 @@ def model_card(size: str, model: GPT, params: config.Params) -> str:
         if e["cloze"] is not None:
             lines += [f"| next-sentence cloze accuracy ({p['cloze']['items']} items, chance {p['cloze']['chance']}) "
                       f"| {e['cloze']} |"]
-    lines += ["", "With `pip install 'ladder[eval]'`, `ladder lm-eval --size " + size + "` runs EleutherAI's "
+    lines += ["", "In the ladder repository, `ladder lm-eval --size " + size + "` runs EleutherAI's "
               "lm-evaluation-harness on this folder, offline; `lm_eval --model hf --model_args "
               "pretrained=path/to/this/folder` does too, with tasks from the hub."]
     lines += ["", "## Training data and licence", "", data, ""]
