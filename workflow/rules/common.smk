@@ -1,6 +1,12 @@
 # Shared by data.smk and train.smk: the params snapshot and code of each stage, the plan a size trains on,
 # and DVC's names for the jobs Snakemake ran.
 
+import os
+
+# What a stage running torch or tokenizers uses, and so the threads its job holds (core/device.py;
+# Snakemake lowers it to --cores).
+ALL_CORES = len(os.sched_getaffinity(0))
+
 
 def snapshot(stage):
     return f".ladder/params/{stage}.json"

@@ -57,7 +57,7 @@ rule tokenizer:
         report("data/tokenizer/report.json", caption="../report/tokenizer.rst", category="Data"),
     log:
         ".ladder/logs/tokenizer.log",
-    threads: workflow.cores
+    threads: ALL_CORES
     conda:
         "../envs/ladder.yaml"
     shell:
@@ -79,7 +79,7 @@ rule shard:
         "data/shards/index.json",
     log:
         ".ladder/logs/shard.log",
-    threads: workflow.cores
+    threads: ALL_CORES
     conda:
         "../envs/ladder.yaml"
     shell:

@@ -32,7 +32,7 @@ rule score:
         "data/curriculum/scored/scores.npy",
     log:
         ".ladder/logs/score.log",
-    threads: workflow.cores
+    threads: ALL_CORES
     conda:
         "../envs/ladder.yaml"
     shell:
@@ -58,7 +58,7 @@ rule train:
         runtime=lambda wildcards: train_minutes(wildcards.size),  # minutes, for a cluster's time limit
     log:
         ".ladder/logs/train@{size}.log",
-    threads: workflow.cores
+    threads: ALL_CORES
     conda:
         "../envs/ladder.yaml"
     shell:
@@ -86,7 +86,7 @@ rule eval:
                labels={"size": "{size}", "file": "samples"}),
     log:
         ".ladder/logs/eval@{size}.log",
-    threads: workflow.cores
+    threads: ALL_CORES
     conda:
         "../envs/ladder.yaml"
     shell:
