@@ -80,18 +80,23 @@ def test_two_sizes_fit_120_columns_and_plots_draw_offline(project):
     assert dom.count('class="marks"') == 2  # both charts drew: loss and val loss, without a network
 
 
-def test_lm_eval_scores_the_tiny_export_offline(project):
+def test_lm_eval_runs_the_three_project_tasks_on_the_tiny_export_offline(project):
     env = {**ENV, "HF_HUB_OFFLINE": "1"}
     p = sh("ladder lm-eval --size tiny", project, check=False, env=env)
     assert p.returncode == 1 and p.stderr.strip().endswith("run `ladder export-hf --size tiny` first")
     sh("ladder export-hf --size tiny", project, env=env)
     out = sh("ladder lm-eval --size tiny", project, env=env).stdout
-    result = json.loads((project / "results/tiny/lm_eval.json").read_text())
-    theirs = result["results"]["ladder_val"]["bits_per_byte,none"]
-    ours = json.loads((project / "results/tiny/eval.json").read_text())["val_bits_per_byte"]
-    # the same measure by other code: lm-eval scores whole documents, eval.json consecutive windows
-    assert theirs != ours and abs(theirs - ours) / ours < 0.05
-    assert f"(eval.json: {ours})" in out
+    results = json.loads((project / "results/tiny/lm_eval.json").read_text())["results"]
+    assert set(results) == {"ladder_val", "ladder_cloze", "ladder_last_word"}
+    ours = json.loads((project / "results/tiny/eval.json").read_text())
+    # the same measures by other code: lm-eval scores whole documents, eval.json consecutive windows
+    bpb = results["ladder_val"]["bits_per_byte,none"]
+    assert bpb != ours["val_bits_per_byte"] and abs(bpb - ours["val_bits_per_byte"]) / ours["val_bits_per_byte"] < 0.05
+    assert f"(eval.json: {ours['val_bits_per_byte']})" in out
+    items = len((project / "results/lm_eval/cloze.jsonl").read_text().splitlines())
+    assert items == 20 and abs(results["ladder_cloze"]["acc_bytes,none"] - ours["cloze"]) <= 2 / items
+    last_word = results["ladder_last_word"]
+    assert 0 <= last_word["acc,none"] <= 1 and last_word["perplexity,none"] > 1
     p = sh("ladder lm-eval --size tiny --tasks no_such_task", project, check=False, env=env)
     assert p.returncode == 1 and "unknown to lm-eval: no_such_task" in p.stderr
     (project / "results/tiny/model.safetensors").touch()  # retrained since the export

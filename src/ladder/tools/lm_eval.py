@@ -2,34 +2,26 @@
 
 lm-eval scores the size's Hugging Face export (`ladder export-hf`, which has checked that
 `transformers` reproduces our logits) with its own `hf` model, so the figures come from code that is
-not ours. The default task, `ladder_val` (workflow/lm_eval/), is the held-out split scored by rolling
-log-likelihood: its bits per byte is printed beside eval.json's. Tasks lm-eval ships
-(`--tasks hellaswag`) need their data from the hub. Needs the `eval` extra: pip install -e '.[eval]'.
+not ours. The default tasks are the project's own (workflow/lm_eval/, documents from the val split:
+tools/lm_eval_tasks.py): bits per byte, the cloze items and a LAMBADA-style last word; the first two
+are printed beside eval.json's figures. Tasks lm-eval ships (`--tasks hellaswag`) need their data
+from the hub. Needs the `eval` extra: pip install -e '.[eval]'.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 from pathlib import Path
 
 from ladder.core import paths
-from ladder.core.files import LadderError, atomic, need, read_json, write_json
+from ladder.core.config import load
+from ladder.core.files import LadderError, read_json, write_json
 from ladder.core.progress import log
+from ladder.tools import lm_eval_tasks
 
-
-def local_tasks() -> set[str]:
-    return {p.stem for p in paths.LM_EVAL_TASKS.glob("*.yaml")}
-
-
-def write_documents() -> Path:
-    """The val split's documents, one {"text": ...} per line, for the ladder_val task."""
-    docs = need(paths.SPLITS["val"], "val split").read_text().splitlines()
-    out = paths.LM_EVAL_DATA / "val.jsonl"
-    with atomic(out) as (tmp,):
-        tmp.write_text("".join(json.dumps({"text": json.loads(d)["text"]}, ensure_ascii=False) + "\n" for d in docs))
-    return out
+# lm-eval's figure beside the eval.json key that measures the same thing: (task, metric) -> key
+SAME_AS_EVAL = {("ladder_val", "bits_per_byte"): "val_bits_per_byte", ("ladder_cloze", "acc_bytes"): "cloze"}
 
 
 def hf_folder(size: str, folder: Path | None) -> Path:
@@ -44,22 +36,24 @@ def hf_folder(size: str, folder: Path | None) -> Path:
     return folder
 
 
-def run(size: str, tasks: list[str], folder: Path | None, limit: int | None, batch_size: int) -> dict:
+def run(size: str, tasks: list[str], folder: Path | None, limit: int | None, batch_size: int, params_file) -> dict:
     try:
         import lm_eval
         from lm_eval.tasks import TaskManager
     except ImportError:
         raise LadderError("lm-eval is not installed: pip install -e '.[eval]'") from None
     folder = hf_folder(size, folder)
-    if set(tasks) <= local_tasks():
+    local = [t for t in tasks if t in lm_eval_tasks.FILES]
+    offline = len(local) == len(tasks)
+    if offline:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")  # local files only: never wait on the hub
-    if "ladder_val" in tasks:
-        write_documents()
-    manager = TaskManager(include_path=str(paths.LM_EVAL_TASKS))
+    lm_eval_tasks.write(local, load(params_file), size)
+    # lm-eval's own ~10k task files are indexed only when a task of theirs is asked for
+    manager = TaskManager(include_path=str(paths.LM_EVAL_TASKS), include_defaults=not offline)
     unknown = [t for t in tasks if t not in manager.all_tasks]
     if unknown:
         raise LadderError(f"--tasks: unknown to lm-eval: {', '.join(unknown)} (local ones: "
-                          f"{', '.join(sorted(local_tasks()))}; `lm_eval ls tasks` lists the rest)")
+                          f"{', '.join(lm_eval_tasks.FILES)}; `lm_eval ls tasks` lists the rest)")
     out = lm_eval.simple_evaluate(model="hf", model_args={"pretrained": str(folder), "dtype": "float32"},
                                   tasks=tasks, task_manager=manager, device="cpu", batch_size=batch_size,
                                   limit=limit, log_samples=False)
@@ -70,29 +64,31 @@ def run(size: str, tasks: list[str], folder: Path | None, limit: int | None, bat
 
 
 def report(result: dict) -> str:
-    """One line per task and metric; ladder_val's bits per byte beside eval.json's."""
+    """One line per task and metric, eval.json's figure beside lm-eval's where both measure the same."""
     ours = paths.Size(result["size"]).eval
-    mine = read_json(ours)["val_bits_per_byte"] if ours.exists() else None
+    mine = read_json(ours) if ours.exists() else {}
     lines = []
     for task, metrics in result["results"].items():
         for key, value in metrics.items():
             name, _, _ = key.partition(",")
             if isinstance(value, float) and not name.endswith("_stderr"):
-                extra = f"   (eval.json: {mine})" if task == "ladder_val" and name == "bits_per_byte" and mine else ""
-                lines.append(f"{task:<16} {name:<18} {value:.5g}{extra}")
+                same = SAME_AS_EVAL.get((task, name))
+                extra = f"   (eval.json: {mine[same]})" if same in mine else ""
+                lines.append(f"{task:<18} {name:<16} {value:.5g}{extra}")
     return "\n".join(lines)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--size", required=True, help="a trained and exported size (reads results/<size>/hf/)")
-    p.add_argument("--tasks", default="ladder_val",
-                   help="comma-separated lm-eval tasks (default: ladder_val, the held-out split, offline)")
+    p.add_argument("--tasks", default=",".join(lm_eval_tasks.FILES),
+                   help="comma-separated lm-eval tasks (default: the project's three, on the val split, offline)")
     p.add_argument("--model-dir", type=Path, help="the export to score (default: results/<size>/hf)")
     p.add_argument("--limit", type=int, help="score at most this many documents per task (default: all)")
     p.add_argument("--batch-size", type=int, default=8, help="documents per forward pass (default: 8)")
 
 
 def main(args) -> None:
-    result = run(args.size, [t for t in args.tasks.split(",") if t], args.model_dir, args.limit, args.batch_size)
+    result = run(args.size, [t for t in args.tasks.split(",") if t], args.model_dir, args.limit, args.batch_size,
+                 args.params)
     print(report(result))
     log.info("lm-eval@%s: wrote %s", args.size, paths.Size(args.size).lm_eval)
