@@ -52,6 +52,8 @@ rule train:
         "results/{size}/config.json",
         "results/{size}/train.json",
         directory("results/{size}/live"),
+        "results/{size}/loss.tsv",
+        "results/{size}/val_loss.tsv",
     resources:
         # One task holding train.devices GPUs: `ladder train` starts torchrun, one process per GPU.
         gpu=lambda wildcards: PARAMS.train_for(wildcards.size).devices,

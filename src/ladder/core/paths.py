@@ -58,6 +58,8 @@ class Size:
     config = property(lambda self: self.folder / "config.json")
     summary = property(lambda self: self.folder / "train.json")
     live = property(lambda self: self.folder / "live")
+    # train and val loss by tokens: the size's plots in dvc.yaml
+    curves = property(lambda self: {m: self.folder / f"{m}.tsv" for m in ("loss", "val_loss")})
     ckpt = property(lambda self: self.folder / "ckpt")
     eval = property(lambda self: self.folder / "eval.json")  # the headline metrics (dvc.yaml's metrics:)
     provenance = property(lambda self: self.folder / "eval_provenance.json")  # the rest, and built_from
@@ -72,7 +74,7 @@ def outputs(stage: str, size: str | None = None) -> list[Path]:
     """What a stage writes (its DAG outputs; the resumable checkpoint is listed apart, see README)."""
     if stage in ("train", "eval"):
         s = Size(size)
-        return [s.model, s.config, s.summary, s.live] if stage == "train" else [s.eval, s.provenance, s.samples]
+        return [s.model, s.config, s.summary, s.live, *s.curves.values()] if stage == "train" else [s.eval, s.provenance, s.samples]
     if stage == "curriculum":
         return [Plan("base").order, Plan("base").plan]
     if stage == "score":
