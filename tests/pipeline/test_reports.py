@@ -73,11 +73,14 @@ def test_two_sizes_fit_120_columns_and_plots_draw_offline(project):
     assert "results/tiny/eval.json:val_bits_per_byte" in narrow and "results/mini/eval.json:val_bits_per_byte" in narrow
     assert "lr-test" in narrow and "0.002" in narrow
 
-    sh("dvc plots diff HEAD lr-test -o plots", project)
+    p = sh("dvc plots diff HEAD lr-test -o plots", project)
+    assert "failed to load" not in p.stdout + p.stderr  # medium is built here but not in pipeline.sizes
     page = project / "plots/index.html"
-    assert "cdn.jsdelivr" not in page.read_text()
-    dom = rendered(page)
-    assert dom.count('class="marks"') == 2  # both charts drew: loss and val loss, without a network
+    html = page.read_text()
+    assert "cdn.jsdelivr" not in html
+    assert "tiny (base plan)" in html and "mini (scored plan)" in html and "results/medium" not in html
+    # each size in pipeline.sizes drew its train and val loss, without a network
+    assert rendered(page).count('class="marks"') == 4
 
 
 def test_lm_eval_runs_the_three_project_tasks_on_the_tiny_export_offline(project):

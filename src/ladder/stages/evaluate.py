@@ -5,9 +5,9 @@ tokens stand for, so it compares across tokenizers. Special tokens are left out 
 unigram model fitted to the train shards is scored on the same tokens as the floor any trained
 model must clear.
 
-Two files: eval.json holds the few headline numbers (DVC's metrics, one column each in `dvc exp
-show`), eval_provenance.json everything else: the details behind them, the samples, and what the
-result was built from (the stage's manifest).
+Two files: eval.json holds the five headline numbers (DVC's metrics, one column each in `dvc exp
+show`), eval_provenance.json everything else: the details behind them (the unigram floor, parameter
+count and speed among them), the samples, and what the result was built from (the stage's manifest).
 """
 
 from __future__ import annotations
@@ -159,22 +159,21 @@ def run(params: Params, size: str) -> dict:
                          nbytes, uni, device, dtype, f"eval@{size} {name}") for name, path in cfg.extra.items()}
     quiz = cloze(model, tok, cloze_items(cfg, params.seed), nbytes, device, dtype, f"eval@{size} cloze")
     generated = samples(model, tok, cfg, params.seed, device)
-    metrics = {
+    metrics = {  # what people compare across sizes and experiments, nothing more
         "val_loss": val["loss"],
         "val_bits_per_byte": val["bits_per_byte"],
-        "unigram_bits_per_byte": val["unigram_bits_per_byte"],
         "cloze": quiz["accuracy"],
-        "params": train["params"],
         "tokens_trained": train["tokens"],
         "train_seconds": train["train_seconds"],
-        "train_tokens_per_s": train["tokens_per_s"],
     }
     provenance = {
         "size": size,
         "val": val,
         "extra": extra,
         "cloze": quiz,
+        "params": train["params"],
         "params_non_embedding": train["params_non_embedding"],
+        "train_tokens_per_s": train["tokens_per_s"],
         "train_flops_6nd": 6 * train["params"] * train["tokens"],
         "train_flops": model.flops_per_token(seq_len) * train["tokens"],  # matmuls incl. lm_head + attention
         "eval_seconds": round(time.time() - t0, 2),

@@ -111,7 +111,7 @@ def model_card(size: str, model: GPT, params: config.Params) -> str:
                   f"| loss (nats/token) | {e['val_loss']} |",
                   f"| perplexity | {p['val']['perplexity']} |",
                   f"| bits per byte | {e['val_bits_per_byte']} |",
-                  f"| bits per byte of a unigram model, for reference | {e['unigram_bits_per_byte']} |"]
+                  f"| bits per byte of a unigram model, for reference | {p['val']['unigram_bits_per_byte']} |"]
         if e["cloze"] is not None:
             lines += [f"| next-sentence cloze accuracy ({p['cloze']['items']} items, chance {p['cloze']['chance']}) "
                       f"| {e['cloze']} |"]

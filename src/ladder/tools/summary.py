@@ -15,7 +15,8 @@ COLUMNS = ["size", "params", "tokens_trained", "val_loss", "val_bits_per_byte", 
 
 
 def results(sizes: list[str] | None = None) -> list[dict]:
-    """Each size's eval.json with its eval_provenance.json under "provenance", smallest size first."""
+    """Each size's eval.json, the details the table shows from its eval_provenance.json, and that whole
+    file under "provenance"; smallest size first."""
     files = [paths.Size(s).eval for s in sizes] if sizes else sorted(paths.RESULTS.glob("*/eval.json"))
     missing = [str(f) for f in files if not f.exists()]
     if missing or not files:
@@ -25,12 +26,16 @@ def results(sizes: list[str] | None = None) -> list[dict]:
         provenance = paths.Size(f.parent.name).provenance
         if not provenance.exists():
             raise LadderError(f"{provenance}: missing beside {f} (rerun `ladder eval --size {f.parent.name}`)")
-        rows.append(read_json(f) | {"size": f.parent.name, "provenance": read_json(provenance)})
+        p = read_json(provenance)
+        rows.append(read_json(f) | {"size": f.parent.name, "params": p["params"],
+                                    "unigram_bits_per_byte": p["val"]["unigram_bits_per_byte"],
+                                    "val_perplexity": p["val"]["perplexity"],
+                                    "train_tokens_per_s": p["train_tokens_per_s"], "provenance": p})
     return sorted(rows, key=lambda r: r["params"])
 
 
 def eval_table(rows: list[dict]) -> pd.DataFrame:
-    return pd.DataFrame([r | {"val_perplexity": r["provenance"]["val"]["perplexity"]} for r in rows])[COLUMNS]
+    return pd.DataFrame(rows)[COLUMNS]
 
 
 def card(r: dict) -> str:
