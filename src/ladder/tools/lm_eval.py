@@ -37,12 +37,12 @@ def hf_folder(size: str, folder: Path | None) -> Path:
 
 
 def run(size: str, tasks: list[str], folder: Path | None, limit: int | None, batch_size: int, params_file) -> dict:
+    folder = hf_folder(size, folder)  # before lm-eval's import, which takes seconds
     try:
         import lm_eval
         from lm_eval.tasks import TaskManager
     except ImportError:
         raise LadderError("lm-eval is not installed: pip install -e '.[eval]'") from None
-    folder = hf_folder(size, folder)
     local = [t for t in tasks if t in lm_eval_tasks.FILES]
     offline = len(local) == len(tasks)
     if offline:
