@@ -100,8 +100,6 @@ def test_lm_eval_runs_the_three_project_tasks_on_the_tiny_export_offline(project
     assert items == 20 and abs(results["ladder_cloze"]["acc_bytes,none"] - ours["cloze"]) <= 2 / items
     last_word = results["ladder_last_word"]
     assert 0 <= last_word["acc,none"] <= 1 and last_word["perplexity,none"] > 1
-    p = sh("ladder lm-eval --size tiny --tasks no_such_task", project, check=False, env=env)
-    assert p.returncode == 1 and "unknown to lm-eval: no_such_task" in p.stderr
     (project / "results/tiny/model.safetensors").touch()  # retrained since the export
     p = sh("ladder lm-eval --size tiny", project, check=False, env=env)
     assert p.returncode == 1 and "rerun `ladder export-hf --size tiny`" in p.stderr
