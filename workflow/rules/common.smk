@@ -1,5 +1,5 @@
 # Shared by data.smk and train.smk: the params snapshot and code of each stage, the plan a size trains on,
-# and DVC's names for the jobs Snakemake ran.
+# a training job's time limit, and DVC's names for the jobs Snakemake ran.
 
 import os
 
@@ -22,6 +22,13 @@ def plan(wildcards):
     """The curriculum plan this size trains on (pipeline.sizes; base when unlisted)."""
     folder = f"data/curriculum/{PARAMS.plan_for(wildcards.size)}"
     return [ancient(f"{folder}/order.npy"), f"{folder}/plan.json"]
+
+
+def train_minutes(size):
+    """Twice `ladder plan`'s estimate on the size's GPUs (an H100's rate), at least 15 minutes."""
+    from ladder.core import cost
+
+    return cost.time_limit_minutes(PARAMS, size)
 
 
 def dvc_stages(jobs):

@@ -8,13 +8,6 @@
 SCORER = PARAMS.curriculum.scorer
 
 
-def train_minutes(size):
-    """Twice `ladder plan`'s estimate on the size's GPUs (an H100's rate), at least 15 minutes."""
-    from ladder.core import cost
-
-    return cost.time_limit_minutes(PARAMS, size)
-
-
 rule score:
     input:
         ancient("data/shards/train"),

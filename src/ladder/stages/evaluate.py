@@ -12,10 +12,7 @@ count and speed among them), the samples, and what the result was built from (th
 
 from __future__ import annotations
 
-import json
 import math
-import random
-import re
 import subprocess
 import time
 
@@ -25,9 +22,10 @@ import torch.nn.functional as F
 
 from ladder.core import paths, stamps, tokens
 from ladder.core import device as dev
+from ladder.core.cloze import cloze_items
 from ladder.core.checkpoint import load_trained
 from ladder.core.config import Data, Eval, Params, load, stage_params
-from ladder.core.files import atomic, need, read_json, sha256_file, write_json
+from ladder.core.files import atomic, read_json, sha256_file, write_json
 from ladder.core.loader import Concat, to_device, val_batches, verify, windows
 from ladder.core.model import GPT
 from ladder.core.progress import log, progress
@@ -75,29 +73,6 @@ def extra_set(path: str, tok, eot: int, rows: int, seq_len: int, max_tokens: int
     docs, _ = documents(data.model_copy(update={"source": path, "format": "auto", "txt_split": "blank_line"}))
     ids = np.array([i for text, _ in docs for i in [eot, *tok.encode(text).ids]], dtype=np.int64)
     return windows(lambda a, n: ids[a : a + n], len(ids), rows, seq_len, max_tokens, what=path)
-
-
-SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
-
-
-def cloze_items(cfg: Eval, seed: int) -> list[dict]:
-    """Pick-the-true-next-sentence items from held-out documents, with sentences of other documents
-    as distractors. Built from the val split, so the model never trained on them."""
-    rng = random.Random(seed)
-    docs = [[s for s in SENTENCE_END.split(json.loads(line)["text"].replace("\n", " ")) if 30 <= len(s) <= 300]
-            for line in need(paths.SPLITS["val"], "val split").read_text().splitlines()]
-    docs = [d for d in docs if len(d) >= 2]
-    if len(docs) < 2:
-        return []
-    items = []
-    for _ in range(cfg.cloze_items):
-        d = rng.randrange(len(docs))
-        i = rng.randrange(len(docs[d]) - 1)
-        others = [s for k in rng.sample(range(len(docs)), min(len(docs), 8)) if k != d for s in docs[k]]
-        choices = [docs[d][i + 1]] + rng.sample(others, min(len(others), cfg.cloze_choices - 1))
-        rng.shuffle(choices)
-        items.append({"context": docs[d][i], "choices": choices, "answer": choices.index(docs[d][i + 1])})
-    return items
 
 
 @torch.no_grad()

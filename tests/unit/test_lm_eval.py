@@ -1,6 +1,6 @@
 """The LAMBADA-style task's items: a document up to its last sentence that ends on a word."""
 
-from ladder.tools.lm_eval_tasks import last_word
+from ladder.tools.lm_eval import last_word
 
 
 def test_the_final_word_is_split_off_its_sentence_and_punctuation():
