@@ -78,7 +78,8 @@ def test_two_sizes_fit_120_columns_and_plots_draw_offline(project):
     page = project / "plots/index.html"
     html = page.read_text()
     assert "cdn.jsdelivr" not in html
-    assert "tiny: val loss (base plan)" in html and "mini: train loss (scored plan)" in html and "results/medium" not in html
+    assert "tiny: val loss (base plan)" in html and "mini: train loss (scored plan)" in html
+    assert "results/medium" not in html
     # each size in pipeline.sizes drew its train and val loss, without a network
     assert rendered(page).count('class="marks"') == 4
 
