@@ -17,7 +17,7 @@ demo: setup
 	PATH="$(CURDIR)/$(BIN):$$PATH" snakemake --cores 1 results/tiny/eval.json
 	PATH="$(CURDIR)/$(BIN):$$PATH" ladder summary tiny
 
-# Everything, as CI runs it: unit tests, then real Snakemake and DVC pipelines (~16 minutes on 2 cores).
+# Everything, as CI runs it: unit tests, then real Snakemake and DVC pipelines (~18 minutes on 2 cores).
 test: setup
 	PATH="$(CURDIR)/$(BIN):$$PATH" pytest -q tests
 

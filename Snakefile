@@ -19,15 +19,14 @@ PARAMS = ladder_config.load("params.yaml")
 stamps.write_snapshots(PARAMS)
 stamps.align_dates(PARAMS)
 
+# `snakemake --report report.html`: the workflow, each job's runtime, the eval metrics and samples.
+report: "workflow/report/workflow.rst"
 
-def snapshot(stage):
-    return f".ladder/params/{stage}.json"
-
-
-def code(stage):
-    """The modules the stage runs: its own and every ladder module it imports (stamps.code_files),
-    taken as ancient(): what they hold is judged by the stamp in the stage's manifest."""
-    return [ancient(f) for f in stamps.code_files(stage)]
+# Every job's stderr (log lines, and progress one line per update) is also kept in its log: file,
+# .ladder/logs/<stage>.log with the stage named as DVC names it: `ladder eval --size tiny` -> eval@tiny.
+# (Snakemake formats the prefix once: {{ }} are bash's braces.)
+shell.prefix('set -euo pipefail; '
+             'ladder() {{ {{ command ladder "$@" 2>&1 >&3 | tee ".ladder/logs/$1${{3:+@$3}}.log" >&2; }} 3>&1; }}; ')
 
 
 wildcard_constraints:
@@ -35,6 +34,7 @@ wildcard_constraints:
     cell="|".join(map(re.escape, PARAMS.sweep.cells())),
 
 
+include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/sweep.smk"
@@ -46,17 +46,6 @@ rule all:
         "data/curriculum/scored/plan.json",  # DVC always builds it too: dvc.yaml's score stage
         "results/sweep/optima.json",
     default_target: True
-
-
-def dvc_stages(jobs):
-    """DVC's names for these jobs (DVC knows the sizes in pipeline.sizes)."""
-    names = set()
-    for job in jobs:
-        size = job.wildcards.get("size")
-        if job.rule.name == "all" or (size and size not in PARAMS.pipeline.sizes):
-            continue
-        names.add(ladder_config.stage_name(job.rule.name, size or job.wildcards.get("cell")))
-    return sorted(names)
 
 
 onsuccess:

@@ -34,6 +34,7 @@ COMMANDS = {
     "generate": ("tools.generate", "sample text from a trained size, streamed as it is generated"),
     "sanity": ("tools.sanity", "check a size before a long run: initial loss, gradient flow, overfitting one batch"),
     "export-hf": ("tools.export", "write a trained size as a Hugging Face transformers folder (results/<size>/hf/)"),
+    "lm-eval": ("tools.lm_eval", "score a size's Hugging Face export with EleutherAI's lm-evaluation-harness, offline"),
     "attention": ("tools.attention", "plot a trained size's attention maps on a prompt (results/<size>/attention.png)"),
     "coord-check": ("tools.coordcheck", "plot activation scales across widths under SP and μP (the coordinate check)"),
 }

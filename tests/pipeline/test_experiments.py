@@ -1,4 +1,4 @@
-"""DVC experiments: `dvc exp run -S`, `dvc exp show` with eval metrics, `dvc plots diff` of loss curves."""
+"""DVC experiments: `dvc exp run -S`, `dvc exp show` with eval metrics, `dvc plots diff` of each size's loss curves."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ def test_experiment_run_show_and_plots(project):
         assert metrics[f"results/{s}/eval.json"]["data"]["val_loss"] > 0
 
     plots = json.loads(sh("dvc plots diff HEAD lr-test --json", project).stdout)["data"]
-    (loss,) = plots["loss vs tokens"]
-    curves = {(v["rev"], v["filename"].split("/")[0]) for v in loss["content"]["data"]["values"]}
-    assert curves == {(rev, s) for rev in ("HEAD", "lr-test") for s in SIZES}  # one chart, every size and run
+    # a chart per size and loss, each with both runs; no chart for a size not built
+    assert set(plots) == {f"results/{s}/{m}.tsv" for s in SIZES for m in ("loss", "val_loss")}
+    for name, (chart,) in plots.items():
+        assert {v["rev"] for v in chart["content"]["data"]["values"]} == {"HEAD", "lr-test"}, name

@@ -147,10 +147,10 @@ def test_export_hf_round_trip(at_built, tmp_path):
 
     folder = tmp_path / "hf"
     sh(f"ladder export-hf --size tiny --out {folder}", at_built, env=ENV1)  # loads the folder back, offline
-    assert {"config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "README.md"} <= {
-        p.name for p in folder.iterdir()}
+    assert {"config.json", "generation_config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json",
+            "README.md"} <= {p.name for p in folder.iterdir()}
     card = (folder / "README.md").read_text()
-    assert "license: cc-by-sa-3.0" in card and "bits per byte" in card
+    assert "license: cc-by-sa-3.0" in card and "bits per byte" in card and "cloze" in card
 
     model, tok = load_trained("tiny", CPU), load_tokenizer()
     idx = torch.randint(0, model.config.vocab_size, (2, model.config.block_size),
@@ -162,7 +162,30 @@ def test_export_hf_round_trip(at_built, tmp_path):
     text = "The history of naïve café, 1934.\n\nNext line"
     assert hf_tok(text).input_ids == tok.encode(text).ids
     assert hf_tok.decode(hf_tok(text).input_ids) == text
-    assert hf_tok.eos_token == hf_tok.bos_token == EOT
+    assert hf_tok.eos_token == hf_tok.bos_token == hf_tok.pad_token == EOT
+
+
+def test_export_hf_generates_with_transformers_alone(at_built, tmp_path):
+    """What a transformers user does first: tokenize, call the model, generate with the shipped defaults."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig
+
+    folder = tmp_path / "hf"
+    sh(f"ladder export-hf --size tiny --out {folder}", at_built, env=ENV1)
+    tok, model = AutoTokenizer.from_pretrained(folder), AutoModelForCausalLM.from_pretrained(folder).eval()
+    batch = tok(["The history of", "In"], return_tensors="pt", padding=True)
+    assert set(batch) == {"input_ids", "attention_mask"}  # no token_type_ids, which Llama refuses
+    with torch.no_grad():
+        assert model(**batch).logits.shape[:2] == batch.input_ids.shape
+    sampling = config.load(at_built / "params.yaml").eval
+    gen = GenerationConfig.from_pretrained(folder)
+    assert (gen.do_sample, gen.temperature, gen.top_k, gen.top_p, gen.max_new_tokens) == (
+        True, sampling.temperature, sampling.top_k, sampling.top_p, sampling.max_new_tokens)
+    assert gen.pad_token_id == gen.eos_token_id == tok.convert_tokens_to_ids(EOT)
+    prompt = tok("The history of", return_tensors="pt")
+    torch.manual_seed(0)
+    out = model.generate(**prompt)  # generation_config.json's defaults: sampled, eval.max_new_tokens at most
+    n = prompt.input_ids.shape[1]
+    assert n < out.shape[1] <= n + sampling.max_new_tokens
 
 
 @pytest.fixture

@@ -17,24 +17,34 @@ def test_train_and_eval_outputs(built):
     out = built / "results/tiny"
     summary = json.loads((out / "train.json").read_text())
     ev = json.loads((out / "eval.json").read_text())
+    prov = json.loads((out / "eval_provenance.json").read_text())
     assert summary["tokens"] == 4096 and summary["steps"] == 4
-    for key in ("val_loss", "val_bits_per_byte", "val_perplexity", "unigram_bits_per_byte", "params",
-                "params_non_embedding", "tokens_trained", "train_seconds", "samples", "git_commit", "data_sha256"):
-        assert key in ev, key
-    assert ev["params"] > ev["params_non_embedding"] > 0
-    assert {s["mode"] for s in ev["samples"]} == {"greedy", "sampled"}
-    assert ev["cloze"]["items"] == 20 and ev["cloze"]["chance"] == 0.25 and 0 <= ev["cloze"]["accuracy"] <= 1
-    assert ev["train_flops"] > 0
+    # eval.json: the headline numbers only, one dvc exp show column each
+    assert set(ev) == {"val_loss", "val_bits_per_byte", "cloze", "tokens_trained", "train_seconds"}
+    assert all(isinstance(v, (int, float)) for v in ev.values())
+    for key in ("val", "extra", "cloze", "params_non_embedding", "train_flops", "samples", "git_commit",
+                "data_sha256", "params_used", "built_from"):
+        assert key in prov, key
+    assert prov["val"]["loss"] == ev["val_loss"] and prov["val"]["perplexity"] > 1
+    assert prov["params"] > prov["params_non_embedding"] > 0 and prov["train_tokens_per_s"] > 0
+    assert {s["mode"] for s in prov["samples"]} == {"greedy", "sampled"}
+    assert prov["cloze"]["items"] == 20 and prov["cloze"]["chance"] == 0.25
+    assert ev["cloze"] == prov["cloze"]["accuracy"] and 0 <= ev["cloze"] <= 1
+    assert prov["train_flops"] > 0
     loss = (out / "live/plots/metrics/loss.tsv").read_text().splitlines()
     assert loss[0].split("\t") == ["step", "loss"]
     assert [int(r.split("\t")[0]) for r in loss[1:]] == [1024, 2048, 3072, 4096]  # step = tokens seen
+    # the same curves in the files dvc.yaml declares as the size's plots (val loss every 2 steps)
+    assert (out / "loss.tsv").read_text().splitlines()[0] == "tokens\tloss"
+    val = (out / "val_loss.tsv").read_text().splitlines()
+    assert val[0] == "tokens\tval_loss" and [int(r.split("\t")[0]) for r in val[1:]] == [2048, 4096]
 
 
 def test_extra_heldout_sets_are_scored_like_val(project):
     (project / "extra.txt").write_text("\n\n".join(["The city of Rome was founded long ago."] * 50))
     edit_params(project, lambda p: p["eval"].update(extra={"rome": "extra.txt"}))
     sh("ladder eval --size tiny", project)
-    extra = json.loads((project / "results/tiny/eval.json").read_text())["extra"]["rome"]
+    extra = json.loads((project / "results/tiny/eval_provenance.json").read_text())["extra"]["rome"]
     assert extra["bits_per_byte"] > 0 and extra["tokens_scored"] > 0
 
 

@@ -17,6 +17,11 @@ rule download:
     output:
         "data/raw/docs.jsonl",
         "data/raw/manifest.json",
+    log:
+        ".ladder/logs/download.log",
+    threads: 1
+    conda:
+        "../envs/ladder.yaml"
     shell:
         "ladder download"
 
@@ -30,7 +35,12 @@ rule subset:
     output:
         "data/subset/train.jsonl",
         "data/subset/val.jsonl",
-        "data/subset/stats.json",
+        report("data/subset/stats.json", caption="../report/subset.rst", category="Data"),
+    log:
+        ".ladder/logs/subset.log",
+    threads: 1
+    conda:
+        "../envs/ladder.yaml"
     shell:
         "ladder subset"
 
@@ -44,7 +54,12 @@ rule tokenizer:
         snapshot("tokenizer"),
     output:
         "data/tokenizer/tokenizer.json",
-        "data/tokenizer/report.json",
+        report("data/tokenizer/report.json", caption="../report/tokenizer.rst", category="Data"),
+    log:
+        ".ladder/logs/tokenizer.log",
+    threads: ALL_CORES
+    conda:
+        "../envs/ladder.yaml"
     shell:
         "ladder tokenizer"
 
@@ -62,6 +77,11 @@ rule shard:
         directory("data/shards/train"),
         directory("data/shards/val"),
         "data/shards/index.json",
+    log:
+        ".ladder/logs/shard.log",
+    threads: ALL_CORES
+    conda:
+        "../envs/ladder.yaml"
     shell:
         "ladder shard"
 
@@ -75,5 +95,10 @@ rule curriculum:
     output:
         "data/curriculum/base/order.npy",
         "data/curriculum/base/plan.json",
+    log:
+        ".ladder/logs/curriculum.log",
+    threads: 1
+    conda:
+        "../envs/ladder.yaml"
     shell:
         "ladder curriculum"

@@ -22,6 +22,11 @@ rule cell:
         directory("results/sweep/cells/{cell}/live"),
     resources:
         gpu=lambda wildcards: PARAMS.cell(wildcards.cell).train_for(wildcards.cell).devices,
+    log:
+        ".ladder/logs/train@{cell}.log",
+    threads: ALL_CORES
+    conda:
+        "../envs/ladder.yaml"
     shell:
         "ladder train --cell {wildcards.cell}"
 
@@ -33,6 +38,10 @@ rule sweep:
         snapshot("sweep"),
     output:
         "results/sweep/optima.json",
-        "results/sweep/sweep.png",
+        report("results/sweep/sweep.png", caption="../report/sweep.rst", category="Learning-rate transfer"),
+    log:
+        ".ladder/logs/sweep.log",
+    conda:
+        "../envs/ladder.yaml"
     shell:
         "ladder sweep"

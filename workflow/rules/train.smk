@@ -8,19 +8,6 @@
 SCORER = PARAMS.curriculum.scorer
 
 
-def plan(wildcards):
-    """The curriculum plan this size trains on (pipeline.sizes; base when unlisted)."""
-    folder = f"data/curriculum/{PARAMS.plan_for(wildcards.size)}"
-    return [ancient(f"{folder}/order.npy"), f"{folder}/plan.json"]
-
-
-def train_minutes(size):
-    """Twice `ladder plan`'s estimate on the size's GPUs (an H100's rate), at least 15 minutes."""
-    from ladder.core import cost
-
-    return cost.time_limit_minutes(PARAMS, size)
-
-
 rule score:
     input:
         ancient("data/shards/train"),
@@ -36,6 +23,11 @@ rule score:
         "data/curriculum/scored/order.npy",
         "data/curriculum/scored/plan.json",
         "data/curriculum/scored/scores.npy",
+    log:
+        ".ladder/logs/score.log",
+    threads: ALL_CORES
+    conda:
+        "../envs/ladder.yaml"
     shell:
         "ladder score"
 
@@ -53,10 +45,17 @@ rule train:
         "results/{size}/config.json",
         "results/{size}/train.json",
         directory("results/{size}/live"),
+        "results/{size}/loss.tsv",
+        "results/{size}/val_loss.tsv",
     resources:
         # One task holding train.devices GPUs: `ladder train` starts torchrun, one process per GPU.
         gpu=lambda wildcards: PARAMS.train_for(wildcards.size).devices,
         runtime=lambda wildcards: train_minutes(wildcards.size),  # minutes, for a cluster's time limit
+    log:
+        ".ladder/logs/train@{size}.log",
+    threads: ALL_CORES
+    conda:
+        "../envs/ladder.yaml"
     shell:
         "ladder train --size {wildcards.size}"
 
@@ -75,7 +74,15 @@ rule eval:
         code("eval"),
         snapshot("eval@{size}"),
     output:
-        "results/{size}/eval.json",
-        "results/{size}/samples.md",
+        report("results/{size}/eval.json", caption="../report/eval.rst", category="Evaluation",
+               labels={"size": "{size}", "file": "metrics"}),
+        "results/{size}/eval_provenance.json",
+        report("results/{size}/samples.md", caption="../report/samples.rst", category="Evaluation",
+               labels={"size": "{size}", "file": "samples"}),
+    log:
+        ".ladder/logs/eval@{size}.log",
+    threads: ALL_CORES
+    conda:
+        "../envs/ladder.yaml"
     shell:
         "ladder eval --size {wildcards.size}"

@@ -30,6 +30,8 @@ SHARD_INDEX = Path("data/shards/index.json")
 
 CURRICULUM = Path("data/curriculum")
 RESULTS = Path("results")
+LM_EVAL_TASKS = Path("workflow/lm_eval")  # lm-eval task files (`ladder lm-eval`)
+LM_EVAL_DATA = RESULTS / "lm_eval"  # the documents those tasks read
 SNAPSHOTS = Path(".ladder/params")  # the params slices Snakemake watches (config.write_snapshots)
 
 SWEEP = RESULTS / "sweep"
@@ -63,11 +65,15 @@ class Size:
     config = property(lambda self: self.folder / "config.json")
     summary = property(lambda self: self.folder / "train.json")
     live = property(lambda self: self.folder / "live")
+    # train and val loss by tokens: the size's plots in dvc.yaml
+    curves = property(lambda self: {m: self.folder / f"{m}.tsv" for m in ("loss", "val_loss")})
     ckpt = property(lambda self: self.folder / "ckpt")
-    eval = property(lambda self: self.folder / "eval.json")
+    eval = property(lambda self: self.folder / "eval.json")  # the headline metrics (dvc.yaml's metrics:)
+    provenance = property(lambda self: self.folder / "eval_provenance.json")  # the rest, and built_from
     samples = property(lambda self: self.folder / "samples.md")
     layer_stats = property(lambda self: self.folder / "live" / "layer_stats.tsv")
     hf = property(lambda self: self.folder / "hf")
+    lm_eval = property(lambda self: self.folder / "lm_eval.json")
     attention = property(lambda self: self.folder / "attention.png")
 
 
@@ -79,11 +85,11 @@ def outputs(stage: str, size: str | None = None) -> list[Path]:
     """What a stage writes (its DAG outputs; the resumable checkpoint is listed apart, see README)."""
     if stage == "train":
         s = Size(size)
-        return [s.model, s.config, s.summary, s.live]
+        return [s.model, s.config, s.summary, s.live, *s.curves.values()]
     if stage == "cell":  # a cell's result is its loss: it keeps no model
         return [cell(size).config, cell(size).summary, cell(size).live]
     if stage == "eval":
-        return [Size(size).eval, Size(size).samples]
+        return [Size(size).eval, Size(size).provenance, Size(size).samples]
     if stage == "curriculum":
         return [Plan("base").order, Plan("base").plan]
     if stage == "score":
@@ -101,5 +107,5 @@ def manifest(stage: str, size: str | None = None) -> Path:
     """The small JSON output in which a stage records what it was built from (`params_sha256`)."""
     return {"download": RAW_MANIFEST, "subset": SUBSET_STATS, "tokenizer": TOKENIZER_REPORT,
             "shard": SHARD_INDEX, "curriculum": Plan("base").plan, "score": Plan("scored").plan,
-            "train": Size(size).summary if size else None, "eval": Size(size).eval if size else None,
+            "train": Size(size).summary if size else None, "eval": Size(size).provenance if size else None,
             "cell": cell(size).summary if size else None, "sweep": SWEEP_OPTIMA}[stage]

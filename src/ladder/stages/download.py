@@ -9,12 +9,71 @@ from __future__ import annotations
 
 import hashlib
 import json
+import struct
+from pathlib import Path
 
 from ladder.core import paths, stamps
 from ladder.core.config import Params, load
 from ladder.core.files import atomic, write_json
 from ladder.core.progress import log, progress
-from ladder.core.sources import SourceError, check_text, documents
+from ladder.core.sources import SourceError, check_text, documents, file_format
+
+
+def varint(buf: bytes, i: int) -> tuple[int, int]:
+    """An xz multibyte integer at buf[i:], and where the next field starts."""
+    value = shift = 0
+    while True:
+        value |= (buf[i] & 0x7F) << shift
+        i, shift = i + 1, shift + 7
+        if buf[i - 1] < 0x80:
+            return value, i
+
+
+def xz_size(path: Path) -> int | None:
+    """Uncompressed size of a single-stream .xz file, read from its index (the file's last bytes)."""
+    with open(path, "rb") as f:
+        f.seek(0, 2)
+        end = f.tell()
+        f.seek(max(0, end - 12))
+        footer = f.read(12)
+        if len(footer) < 12 or footer[-2:] != b"YZ":
+            return None
+        index_size = (struct.unpack("<I", footer[4:8])[0] + 1) * 4
+        f.seek(end - 12 - index_size)
+        index = f.read(index_size)
+    if not index or index[0] != 0:
+        return None
+    records, i = varint(index, 1)
+    total = 0
+    for _ in range(records):
+        _, i = varint(index, i)
+        size, i = varint(index, i)
+        total += size
+    return total
+
+
+def text_size(path: Path) -> int | None:
+    """Bytes in a plain, .xz or .gz text file; None where a file does not say (bz2, zst)."""
+    if path.suffix in (".txt", ".text"):
+        return path.stat().st_size
+    if path.suffix == ".xz":
+        return xz_size(path)
+    if path.suffix == ".gz":  # the gzip trailer holds the size modulo 4 GiB
+        with open(path, "rb") as f:
+            f.seek(-4, 2)
+            return struct.unpack("<I", f.read(4))[0]
+    return None
+
+
+def expected_bytes(cfg, desc: dict) -> int | None:
+    """What the bar counts to: the corpus's text bytes where its files give them, within the
+    `data.max_bytes` cap; the cap alone otherwise (a Hugging Face stream, jsonl, parquet)."""
+    files = [Path(f["path"]) for f in desc.get("files", [])]
+    sizes = [text_size(f) if file_format(f, cfg.format) == "txt" else None for f in files]
+    known = sum(sizes) if files and None not in sizes else None
+    if known is None:
+        return cfg.max_bytes
+    return min(known, cfg.max_bytes) if cfg.max_bytes else known
 
 
 def run(params: Params) -> dict:
@@ -23,7 +82,7 @@ def run(params: Params) -> dict:
     h = hashlib.sha256()
     n_docs = n_bytes = 0
     with atomic(paths.RAW_DOCS, paths.RAW_MANIFEST) as (tmp_docs, tmp_manifest), open(tmp_docs, "w") as out, \
-            progress(cfg.max_bytes, desc="download", unit="B") as bar:
+            progress(expected_bytes(cfg, desc), desc="download", unit="B") as bar:
         for doc, where in docs:
             doc = doc.strip()
             if not doc:

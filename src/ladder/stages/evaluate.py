@@ -4,14 +4,15 @@ Bits per byte is the headline: loss summed over the val tokens, in bits, over th
 tokens stand for, so it compares across tokenizers. Special tokens are left out of both sums. A
 unigram model fitted to the train shards is scored on the same tokens as the floor any trained
 model must clear.
+
+Two files: eval.json holds the five headline numbers (DVC's metrics, one column each in `dvc exp
+show`), eval_provenance.json everything else: the details behind them (the unigram floor, parameter
+count and speed among them), the samples, and what the result was built from (the stage's manifest).
 """
 
 from __future__ import annotations
 
-import json
 import math
-import random
-import re
 import subprocess
 import time
 
@@ -21,12 +22,13 @@ import torch.nn.functional as F
 
 from ladder.core import paths, stamps, tokens
 from ladder.core import device as dev
+from ladder.core.cloze import cloze_items
 from ladder.core.checkpoint import load_trained
 from ladder.core.config import Data, Eval, Params, load, stage_params
-from ladder.core.files import atomic, need, read_json, sha256_file, write_json
+from ladder.core.files import atomic, read_json, sha256_file, write_json
 from ladder.core.loader import Concat, to_device, val_batches, verify, windows
 from ladder.core.model import GPT
-from ladder.core.progress import log
+from ladder.core.progress import log, progress
 from ladder.core.sources import documents
 
 
@@ -40,11 +42,12 @@ def unigram_logprobs(index: dict) -> np.ndarray:
 
 
 @torch.no_grad()
-def score(model: GPT, batches, nbytes: np.ndarray, uni: np.ndarray, device, dtype) -> dict:
+def score(model: GPT, batches, nbytes: np.ndarray, uni: np.ndarray, device, dtype, desc: str) -> dict:
     """Loss, perplexity and bits per byte over (x, y) windows, with the unigram floor on the same tokens."""
     nats = uni_nats = 0.0
     n_tok = n_bytes = 0
-    for x, y in batches:
+    batches = list(batches)  # a few MB of token ids: counted first, so the bar has an ETA
+    for x, y in progress(len(batches), desc=desc, unit="batch", iterable=batches):
         with dev.autocast(device, dtype):
             logits, _ = model(to_device(x, device))
         loss = F.cross_entropy(logits.float().flatten(0, 1), to_device(y, device).flatten(), reduction="none").cpu()
@@ -72,34 +75,11 @@ def extra_set(path: str, tok, eot: int, rows: int, seq_len: int, max_tokens: int
     return windows(lambda a, n: ids[a : a + n], len(ids), rows, seq_len, max_tokens, what=path)
 
 
-SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
-
-
-def cloze_items(cfg: Eval, seed: int) -> list[dict]:
-    """Pick-the-true-next-sentence items from held-out documents, with sentences of other documents
-    as distractors. Built from the val split, so the model never trained on them."""
-    rng = random.Random(seed)
-    docs = [[s for s in SENTENCE_END.split(json.loads(line)["text"].replace("\n", " ")) if 30 <= len(s) <= 300]
-            for line in need(paths.SPLITS["val"], "val split").read_text().splitlines()]
-    docs = [d for d in docs if len(d) >= 2]
-    if len(docs) < 2:
-        return []
-    items = []
-    for _ in range(cfg.cloze_items):
-        d = rng.randrange(len(docs))
-        i = rng.randrange(len(docs[d]) - 1)
-        others = [s for k in rng.sample(range(len(docs)), min(len(docs), 8)) if k != d for s in docs[k]]
-        choices = [docs[d][i + 1]] + rng.sample(others, min(len(others), cfg.cloze_choices - 1))
-        rng.shuffle(choices)
-        items.append({"context": docs[d][i], "choices": choices, "answer": choices.index(docs[d][i + 1])})
-    return items
-
-
 @torch.no_grad()
-def cloze(model: GPT, tok, items: list[dict], nbytes: np.ndarray, device, dtype) -> dict:
+def cloze(model: GPT, tok, items: list[dict], nbytes: np.ndarray, device, dtype, desc: str) -> dict:
     """Accuracy of choosing the continuation with the highest log-likelihood per byte."""
     correct, block = 0, model.config.block_size
-    for item in items:
+    for item in progress(len(items), desc=desc, unit="item", iterable=items):
         ctx = tok.encode(item["context"]).ids
         scores = []
         for choice in item["choices"]:
@@ -148,21 +128,29 @@ def run(params: Params, size: str) -> dict:
     train = read_json(paths.Size(size).summary)
     dtype = dev.precision(device, train["dtype"])
     nbytes, uni, rows, seq_len = tokens.token_bytes(tok), unigram_logprobs(index), train["micro_batch"], model.config.block_size
-    val = score(model, val_batches(index, rows, seq_len, cfg.max_tokens), nbytes, uni, device, dtype)
-    result = {"size": size} | {f"val_{k}" if not k.startswith("unigram") else k: v for k, v in val.items()}
-    result["extra"] = {name: score(model, extra_set(path, tok, index["eot_id"], rows, seq_len, cfg.max_tokens,
-                                             params.data),
-                                   nbytes, uni, device, dtype) for name, path in cfg.extra.items()}
-    result["cloze"] = cloze(model, tok, cloze_items(cfg, params.seed), nbytes, device, dtype)
+    val = score(model, val_batches(index, rows, seq_len, cfg.max_tokens), nbytes, uni, device, dtype,
+                f"eval@{size} val")
+    extra = {name: score(model, extra_set(path, tok, index["eot_id"], rows, seq_len, cfg.max_tokens, params.data),
+                         nbytes, uni, device, dtype, f"eval@{size} {name}") for name, path in cfg.extra.items()}
+    quiz = cloze(model, tok, cloze_items(cfg, params.seed), nbytes, device, dtype, f"eval@{size} cloze")
     generated = samples(model, tok, cfg, params.seed, device)
-    result |= {
+    metrics = {  # what people compare across sizes and experiments, nothing more
+        "val_loss": val["loss"],
+        "val_bits_per_byte": val["bits_per_byte"],
+        "cloze": quiz["accuracy"],
+        "tokens_trained": train["tokens"],
+        "train_seconds": train["train_seconds"],
+    }
+    provenance = {
+        "size": size,
+        "val": val,
+        "extra": extra,
+        "cloze": quiz,
         "params": train["params"],
         "params_non_embedding": train["params_non_embedding"],
-        "tokens_trained": train["tokens"],
+        "train_tokens_per_s": train["tokens_per_s"],
         "train_flops_6nd": 6 * train["params"] * train["tokens"],
         "train_flops": model.flops_per_token(seq_len) * train["tokens"],  # matmuls incl. lm_head + attention
-        "train_seconds": train["train_seconds"],
-        "train_tokens_per_s": train["tokens_per_s"],
         "eval_seconds": round(time.time() - t0, 2),
         "samples": generated,
         "git_commit": git_commit(),
@@ -172,13 +160,14 @@ def run(params: Params, size: str) -> dict:
     }
     out = paths.Size(size)
     md = [f"# Samples from {size}\n"] + [f"## {s['mode']}: {s['prompt']!r}\n\n{s['text']}\n" for s in generated]
-    with atomic(out.eval, out.samples) as (tmp_eval, tmp_md):
-        write_json(tmp_eval, result)
+    with atomic(out.eval, out.provenance, out.samples) as (tmp_eval, tmp_provenance, tmp_md):
+        write_json(tmp_eval, metrics)
+        write_json(tmp_provenance, provenance)
         tmp_md.write_text("\n".join(md))
     log.info("eval@%s: val loss %.4f, %.4f bits/byte (unigram %.4f), perplexity %.1f, cloze %s (chance %s)",
-             size, result["val_loss"], result["val_bits_per_byte"], result["unigram_bits_per_byte"],
-             result["val_perplexity"], result["cloze"]["accuracy"], result["cloze"]["chance"])
-    return result
+             size, val["loss"], val["bits_per_byte"], val["unigram_bits_per_byte"], val["perplexity"],
+             quiz["accuracy"], quiz["chance"])
+    return metrics
 
 
 def add_arguments(p) -> None:

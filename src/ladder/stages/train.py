@@ -251,6 +251,13 @@ def log_metrics(live, tokens: int, metrics: dict) -> None:
         live.log_metric(k, v)
 
 
+def write_curve(path, metric: str, history: list) -> None:
+    """One metric by tokens, a plot of the size's train stage in dvc.yaml: DVC cannot declare live/'s
+    copy (a file inside an output) as one, and per-size plots list only the sizes that exist."""
+    rows = [(tokens, m[metric]) for tokens, m in history if metric in m]
+    pd.DataFrame(rows, columns=["tokens", metric]).to_csv(path, sep="\t", index=False)
+
+
 def write_results(params: Params, size: str, out: paths.Size, built_from: dict, model: GPT, opts: list, scaler,
                   state: dict, steps: int, plan: str, staging: dict, plan_phases: list, device, dtype: str,
                   world: World, stage: str, diverged: str | None) -> dict:
@@ -295,11 +302,14 @@ def write_results(params: Params, size: str, out: paths.Size, built_from: dict, 
         if distributed.sharded(model):
             plain = GPT(model.config)
             plain.load_state_dict(model_sd)
-        with atomic(out.model, out.config, out.summary) as (tmp_model, tmp_cfg, tmp_summary):
+        with atomic(out.model, out.config, out.summary, *out.curves.values()) as (tmp_model, tmp_cfg, tmp_summary,
+                                                                                 *tmp_curves):
             save_model(plain, str(tmp_model))
             summary["model_sha256"] = sha256_file(tmp_model)
             write_json(tmp_cfg, dataclasses.asdict(model.config))
             write_json(tmp_summary, summary)
+            for metric, tmp in zip(out.curves, tmp_curves):
+                write_curve(tmp, metric, state["history"])
     checkpoint.save(out.ckpt, model, opts, scaler, state, world)
     return summary
 

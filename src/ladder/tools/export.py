@@ -1,10 +1,13 @@
 """`ladder export-hf --size S`: a trained size as a Hugging Face `transformers` Llama model folder.
 
 The model uses Llama's layout and names, and GPT.hf_config / GPT.hf_state_dict give the Llama
-config and weights with the μP constants folded in (see model.py). config.json and
-tokenizer_config.json are written as plain JSON rather than by `transformers`, so the folder
-loads in every version from 4.45 on (5.x renamed rope_theta and the tokenizer class). Before the
-folder replaces a previous export, `transformers` loads it back and must reproduce our logits.
+config and weights with the μP constants folded in (see model.py). config.json,
+generation_config.json and tokenizer_config.json are written as plain JSON rather than by
+`transformers`, so the folder loads in every version from 4.45 on (5.x renamed rope_theta and the
+tokenizer class). <|endoftext|> is bos, eos and pad (batched generation and lm-eval pad with it),
+and the tokenizer returns only what a Llama model takes (`input_ids`, `attention_mask`), so
+`model(**tok(text, return_tensors="pt"))` works. Before the folder replaces a previous export,
+`transformers` loads it back and must reproduce our logits.
 """
 
 from __future__ import annotations
@@ -36,16 +39,27 @@ def hf_config(model: GPT, eot: int) -> dict:
     c = model.hf_config()
     return {"architectures": ["LlamaForCausalLM"], "model_type": "llama", **c,
             "rope_parameters": {"rope_type": "default", "rope_theta": c["rope_theta"]},  # 5.x spelling
-            "bos_token_id": eot, "eos_token_id": eot, "torch_dtype": "float32"}
+            "bos_token_id": eot, "eos_token_id": eot, "pad_token_id": eot, "torch_dtype": "float32"}
+
+
+def generation_config(sampling: config.Eval, eot: int) -> dict:
+    """`model.generate()`'s defaults: the eval stage's sampling settings, as `ladder generate` uses them."""
+    special = {"bos_token_id": eot, "eos_token_id": eot, "pad_token_id": eot}
+    if sampling.temperature == 0:
+        return {**special, "do_sample": False, "max_new_tokens": sampling.max_new_tokens}
+    knobs = {"temperature": sampling.temperature, "top_k": sampling.top_k, "top_p": sampling.top_p}
+    return {**special, "do_sample": True, "max_new_tokens": sampling.max_new_tokens,
+            **{k: v for k, v in knobs.items() if v is not None}}
 
 
 def write_tokenizer(folder: Path, block_size: int) -> None:
-    """tokenizer.json as trained, read by PreTrainedTokenizerFast with <|endoftext|> as bos and eos."""
+    """tokenizer.json as trained, read by PreTrainedTokenizerFast with <|endoftext|> as bos, eos and pad."""
     tokens.load().save(str(folder / "tokenizer.json"))
-    special = {"bos_token": EOT, "eos_token": EOT}
+    special = {"bos_token": EOT, "eos_token": EOT, "pad_token": EOT}
     write_json(folder / "special_tokens_map.json", special)
     # No cleanup: it would turn " ." into "." and break decode(encode(text)) == text.
     write_json(folder / "tokenizer_config.json", {"tokenizer_class": "PreTrainedTokenizerFast", **special,
+                                                 "model_input_names": ["input_ids", "attention_mask"],
                                                  "model_max_length": block_size,
                                                  "clean_up_tokenization_spaces": False})
 
@@ -88,16 +102,22 @@ def model_card(size: str, model: GPT, params: config.Params) -> str:
               'ids = tok("The history of", return_tensors="pt").input_ids',
               "out = model.generate(ids, max_new_tokens=40, do_sample=True, top_k=50)",
               "print(tok.decode(out[0]))", "```"]
-    eval_json = paths.Size(size).eval
-    if eval_json.exists():
-        e = read_json(eval_json)
+    out = paths.Size(size)
+    if out.eval.exists() and out.provenance.exists():
+        e, p = read_json(out.eval), read_json(out.provenance)
         lines += ["", "## Evaluation", "",
-                  f"On {e['val_tokens_scored']:,} tokens of the held-out split of the training corpus:", "",
+                  f"On {p['val']['tokens_scored']:,} tokens of the held-out split of the training corpus:", "",
                   "| metric | value |", "| --- | --- |",
                   f"| loss (nats/token) | {e['val_loss']} |",
-                  f"| perplexity | {e['val_perplexity']} |",
+                  f"| perplexity | {p['val']['perplexity']} |",
                   f"| bits per byte | {e['val_bits_per_byte']} |",
-                  f"| bits per byte of a unigram model, for reference | {e['unigram_bits_per_byte']} |"]
+                  f"| bits per byte of a unigram model, for reference | {p['val']['unigram_bits_per_byte']} |"]
+        if e["cloze"] is not None:
+            lines += [f"| next-sentence cloze accuracy ({p['cloze']['items']} items, chance {p['cloze']['chance']}) "
+                      f"| {e['cloze']} |"]
+    lines += ["", "In the ladder repository, `ladder lm-eval --size " + size + "` runs EleutherAI's "
+              "lm-evaluation-harness on this folder, offline; `lm_eval --model hf --model_args "
+              "pretrained=path/to/this/folder` does too, with tasks from the hub."]
     lines += ["", "## Training data and licence", "", data, ""]
     return "\n".join(lines)
 
@@ -122,6 +142,7 @@ def export(size: str, out: Path, params: config.Params) -> Path:
         tmp.mkdir()
         save_file(hf_weights(model), tmp / "model.safetensors", metadata={"format": "pt"})
         write_json(tmp / "config.json", hf_config(model, eot))
+        write_json(tmp / "generation_config.json", generation_config(params.eval, eot))
         write_tokenizer(tmp, model.config.block_size)
         (tmp / "README.md").write_text(model_card(size, model, params))
         diff = max_logit_diff(tmp, model)

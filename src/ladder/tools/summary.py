@@ -1,4 +1,5 @@
-"""`ladder summary [SIZES]`: the eval results of every trained size, one row each."""
+"""`ladder summary [SIZES]`: the eval results of every trained size, one row each, then a report card
+per size saying in words what the numbers mean (the last thing `make demo` prints)."""
 
 from __future__ import annotations
 
@@ -10,15 +11,48 @@ from ladder.core import paths
 from ladder.core.files import LadderError, read_json
 
 COLUMNS = ["size", "params", "tokens_trained", "val_loss", "val_bits_per_byte", "unigram_bits_per_byte",
-           "val_perplexity", "train_seconds", "train_tokens_per_s"]
+           "val_perplexity", "cloze", "train_seconds", "train_tokens_per_s"]
 
 
-def eval_table(sizes: list[str] | None = None) -> pd.DataFrame:
+def results(sizes: list[str] | None = None) -> list[dict]:
+    """Each size's eval.json, the details the table shows from its eval_provenance.json, and that whole
+    file under "provenance"; smallest size first."""
     files = [paths.Size(s).eval for s in sizes] if sizes else sorted(paths.RESULTS.glob("*/eval.json"))
     missing = [str(f) for f in files if not f.exists()]
     if missing or not files:
         raise LadderError(f"no eval results at {', '.join(missing) or 'results/*/eval.json'} (run the pipeline first)")
-    return pd.DataFrame([read_json(f) for f in files])[COLUMNS].sort_values("params")
+    rows = []
+    for f in files:
+        provenance = paths.Size(f.parent.name).provenance
+        if not provenance.exists():
+            raise LadderError(f"{provenance}: missing beside {f} (rerun `ladder eval --size {f.parent.name}`)")
+        p = read_json(provenance)
+        rows.append(read_json(f) | {"size": f.parent.name, "params": p["params"],
+                                    "unigram_bits_per_byte": p["val"]["unigram_bits_per_byte"],
+                                    "val_perplexity": p["val"]["perplexity"],
+                                    "train_tokens_per_s": p["train_tokens_per_s"], "provenance": p})
+    return sorted(rows, key=lambda r: r["params"])
+
+
+def eval_table(rows: list[dict]) -> pd.DataFrame:
+    return pd.DataFrame(rows)[COLUMNS]
+
+
+def card(r: dict) -> str:
+    """A few lines for someone who has just trained their first model."""
+    p, bpb, floor = r["provenance"], r["val_bits_per_byte"], r["unigram_bits_per_byte"]
+    verdict = (f"{(1 - bpb / floor):.0%} below" if bpb < floor else f"{(bpb / floor - 1):.0%} ABOVE") + \
+        f" the {floor:.3f} of a unigram model on the same tokens (the floor to clear)"
+    lines = [f"{r['size']}: {r['params']:,} parameters trained on {r['tokens_trained']:,} tokens in "
+             f"{r['train_seconds']:.1f} s ({r['train_tokens_per_s']:,.0f} tokens/s)",
+             f"  held-out text: {bpb:.3f} bits per byte, {verdict}"]
+    if r["cloze"] is not None:
+        lines.append(f"  next sentence picked right: {r['cloze']:.0%} of {p['cloze']['items']} "
+                     f"(chance {p['cloze']['chance']:.0%})")
+    greedy = next((s["text"] for s in p["samples"] if s["mode"] == "greedy"), None)
+    if greedy:
+        lines.append(f"  greedy sample: {' '.join(greedy.split())[:100]!r}")
+    return "\n".join(lines)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -26,4 +60,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def main(args) -> None:
-    print(eval_table(args.sizes).to_string(index=False))
+    rows = results(args.sizes)
+    print(eval_table(rows).to_string(index=False))
+    print()
+    print("\n\n".join(card(r) for r in rows))
+    print("\nMore: results/<size>/samples.md, eval_provenance.json; `dvc exp show`; `snakemake --report report.html`")

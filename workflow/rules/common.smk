@@ -1,0 +1,42 @@
+# Shared by data.smk, train.smk and sweep.smk: the params snapshot and code of each stage, the plan a size trains on,
+# a training job's time limit, and DVC's names for the jobs Snakemake ran.
+
+import os
+
+# What a stage running torch or tokenizers uses, and so the threads its job holds (core/device.py;
+# Snakemake lowers it to --cores).
+ALL_CORES = len(os.sched_getaffinity(0))
+
+
+def snapshot(stage):
+    return f".ladder/params/{stage}.json"
+
+
+def code(stage):
+    """The modules the stage runs: its own and every ladder module it imports (stamps.code_files),
+    taken as ancient(): what they hold is judged by the stamp in the stage's manifest."""
+    return [ancient(f) for f in stamps.code_files(stage)]
+
+
+def plan(wildcards):
+    """The curriculum plan this size trains on (pipeline.sizes; base when unlisted)."""
+    folder = f"data/curriculum/{PARAMS.plan_for(wildcards.size)}"
+    return [ancient(f"{folder}/order.npy"), f"{folder}/plan.json"]
+
+
+def train_minutes(size):
+    """Twice `ladder plan`'s estimate on the size's GPUs (an H100's rate), at least 15 minutes."""
+    from ladder.core import cost
+
+    return cost.time_limit_minutes(PARAMS, size)
+
+
+def dvc_stages(jobs):
+    """DVC's names for these jobs (DVC knows the sizes in pipeline.sizes)."""
+    names = set()
+    for job in jobs:
+        size = job.wildcards.get("size")
+        if job.rule.name == "all" or (size and size not in PARAMS.pipeline.sizes):
+            continue
+        names.add(ladder_config.stage_name(job.rule.name, size or job.wildcards.get("cell")))
+    return sorted(names)
