@@ -16,7 +16,7 @@ from ladder.core import config
 from ladder.tools.coordcheck import measure, run, slope
 
 STEPS = 6
-TRAIN = config.load(ROOT / "params.yaml").train  # the shipped AdamW settings
+TRAIN = config.load(ROOT / "params.yaml").train.model_copy(update={"optimizer": "adamw"})  # shipped settings, AdamW
 LAYERS = ["embedding", "first block", "last block", "logits"]
 
 
