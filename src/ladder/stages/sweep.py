@@ -70,20 +70,23 @@ def plot(df: pd.DataFrame, best: dict, out) -> None:
 
     sns.set_theme(style="whitegrid")
     df = df.assign(parametrization=df["parametrization"].map(NAMES))
-    grid = sns.relplot(data=df, x="lr", y="val_loss", hue="shape", col="parametrization", kind="line", marker="o",
+    order = [NAMES[p] for p in NAMES if NAMES[p] in set(df["parametrization"])]
+    grid = sns.relplot(data=df, x="lr", y="val_loss", hue="shape", col="parametrization", col_order=order,
+                       kind="line", marker="o",
                        errorbar=("pi", 100), height=3.6, aspect=1.2, facet_kws={"sharey": True})
     palette = dict(zip(df["shape"].unique(), sns.color_palette(n_colors=df["shape"].nunique())))
     for parametrization, shapes in best.items():
         ax = grid.axes_dict[NAMES[parametrization]]
         for shape, s in shapes.items():
-            ax.scatter([s["best_lr"]], [s["best_val_loss"]], marker="*", s=220, color=palette[shape],
-                       edgecolor="black", zorder=5)
+            ax.scatter([s["best_lr"]], [s["best_val_loss"]], marker="*", s=220, edgecolor=palette[shape],
+                       color="white" if s["at_grid_edge"] else palette[shape], linewidth=1.5, zorder=5)
     lrs = sorted(df["lr"].unique())
     grid.set(xscale="log", xticks=lrs, xticklabels=[f"{lr:g}" for lr in lrs])
     grid.tick_params(axis="x", which="minor", bottom=False)
     grid.set_axis_labels("learning rate (2x steps)", "final val loss (nats/token)")
     grid.set_titles("{col_name}")
-    grid.figure.suptitle("Learning-rate transfer: ★ = best lr per shape (band: spread over seeds)", y=1.03)
+    grid.figure.suptitle("Learning-rate transfer: ★ best lr per shape, ☆ at the grid's edge (band: spread over seeds)",
+                         y=1.03)
     grid.savefig(out, dpi=110, bbox_inches="tight", format="png")
 
 
