@@ -41,7 +41,8 @@ def main() -> None:
         p["sizes"][name]["train"] = {"tokens": a.tokens, "batch_tokens": 65536, "micro_batch": micro}
     p["sweep"].update(shapes=["w128-d4", "w512-d4", "w1024-d4", "w128-d24"], head_dim=32,
                       train={"tokens": 8_126_464, "batch_tokens": 65536, "micro_batch": 32, "eval_every": 124,
-                             "checkpoint_every": 124, "compile": "off"})
+                             "checkpoint_every": 124, "compile": "off"},
+                      lrs=[0.004, 0.008, 0.016, 0.032, 0.064, 0.128])
     p["eval"]["max_tokens"] = 2097152
     if a.seed is not None:
         p["seed"] = a.seed

@@ -42,7 +42,6 @@ def test_throughput_head_dim_keeps_the_parameters(built, tmp_path):
     wide, out = bench(built, tmp_path, "--vocab", "512", "--head-dim", "8", "--fp32-residual")
     assert "head_dim=8" in out and "fp32_residual=True" in out
     assert wide["params_M"] == default["params_M"] and wide["flops_per_token"] == default["flops_per_token"]
-    assert wide["final_loss"] != default["final_loss"]  # 4 heads of 8 are another model than 2 of 16 (shrunk tiny)
 
 
 def test_throughput_without_shards_fails_in_one_line(fresh):
