@@ -56,12 +56,25 @@ def parser(command: str | None = None) -> argparse.ArgumentParser:
     return p
 
 
+def check_sizes(args) -> None:
+    """Every size a command is given (`--size`, or a list) must be one under sizes: in params.yaml,
+    said as such rather than as a missing upstream output."""
+    named = [args.size] if getattr(args, "size", None) else getattr(args, "sizes", None) or []
+    if named:
+        from ladder.core import config
+
+        params = config.load(args.params)
+        for size in named:
+            params.size(size)
+
+
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     argv = sys.argv[1:] if argv is None else argv
     args = parser(next((a for a in argv if a in COMMANDS), None)).parse_args(argv)
     args.params = getattr(args, "params", "params.yaml")
     try:
+        check_sizes(args)
         args.func(args)
     except LadderError as e:
         print(f"ladder {args.command}: error: {e}", file=sys.stderr)
