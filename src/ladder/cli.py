@@ -9,11 +9,13 @@ failures (bad params, bad input files) print one line naming the key or file and
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import logging
 import sys
 from importlib.metadata import version
 
+from ladder.core import lock
 from ladder.core.files import LadderError
 
 # command: (module under ladder/, one line of help)
@@ -75,7 +77,10 @@ def main(argv: list[str] | None = None) -> int:
     args.params = getattr(args, "params", "params.yaml")
     try:
         check_sizes(args)
-        args.func(args)
+        stage = COMMANDS[args.command][0].startswith("stages.")
+        job = f"{args.command}@{args.size}" if getattr(args, "size", None) else args.command
+        with lock.held(job, " ".join(["ladder", *argv])) if stage else contextlib.nullcontext():
+            args.func(args)
     except LadderError as e:
         print(f"ladder {args.command}: error: {e}", file=sys.stderr)
         return 1

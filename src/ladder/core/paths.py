@@ -31,6 +31,7 @@ SHARD_INDEX = Path("data/shards/index.json")
 CURRICULUM = Path("data/curriculum")
 RESULTS = Path("results")
 SNAPSHOTS = Path(".ladder/params")  # the params slices Snakemake watches (config.write_snapshots)
+LOCKS = Path(".ladder/locks")  # one per stage job, held while it runs (core/lock.py)
 
 
 @dataclass(frozen=True)
