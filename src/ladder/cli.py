@@ -84,6 +84,9 @@ def main(argv: list[str] | None = None) -> int:
     except LadderError as e:
         print(f"ladder {args.command}: error: {e}", file=sys.stderr)
         return 1
+    except OSError as e:  # a full or read-only disk, a path that cannot be made: name the file
+        print(f"ladder {args.command}: error: {e.filename or '?'}: {e.strerror or e}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:  # outputs are written atomically: nothing half-written is left
         print(f"ladder {args.command}: interrupted; the previous outputs are intact (training resumes from its "
               "last checkpoint)", file=sys.stderr)

@@ -90,8 +90,16 @@ def write_json(path: str | os.PathLike, obj) -> None:
     atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False, allow_nan=False) + "\n")
 
 
+class BrokenFile(LadderError, ValueError):
+    """A file that exists but does not parse; a ValueError too, for callers that treat it as stale."""
+
+
 def read_json(path: str | os.PathLike):
-    return json.loads(Path(path).read_text())
+    try:
+        return json.loads(Path(path).read_text())
+    except ValueError as e:  # UnicodeDecodeError included
+        raise BrokenFile(f"{path}: not valid JSON ({str(e).splitlines()[0]}); rerun the stage that writes it "
+                         "or restore it with `dvc checkout`") from None
 
 
 def sha256_file(path: str | os.PathLike, chunk: int = 1 << 22) -> str:
