@@ -1,7 +1,8 @@
 """SIGKILL stages at seeded random points, then run them again to the end.
 
 Usage (in a project): python killer.py PLAN.json; writes .faults-kills.json. The plan is a list of
-{stage, argv, kills, seed, window, outputs, volatile, clear}. Imports happen once here; each run is a forked child
+{stage, argv, kills, seed, window, outputs, volatile, clear,
+checkpoints (optional: {state, steps} to kill after one of those steps' checkpoints)}. Imports happen once here; each run is a forked child
 that runs `ladder.cli.main(argv)` exactly as the command would, so a kill costs no interpreter
 start. Per stage: one uninterrupted run (the reference, timed), then for each kill a child killed
 after a random delay within that time, a snapshot of the project before and after it, and a
@@ -75,6 +76,17 @@ def finish(pid: int) -> int:
     return os.waitstatus_to_exitcode(status)
 
 
+def wait_for_step(state: str, step: int, pid: int) -> None:
+    """Until the checkpoint in `state` (a state.json) has reached `step`, or the run has ended."""
+    while step and os.waitpid(pid, os.WNOHANG) == (0, 0):
+        try:
+            if json.loads(Path(state).read_text())["step"] >= step:
+                return
+        except (OSError, ValueError, KeyError):
+            pass
+        time.sleep(0.005)
+
+
 def kills(spec: dict) -> list[dict]:
     argv, log = spec["argv"], f".ladder/faults-{spec['stage']}.log"
     importlib.import_module(f"ladder.{cli.COMMANDS[argv[0]][0]}")
@@ -91,6 +103,8 @@ def kills(spec: dict) -> list[dict]:
             shutil.rmtree(rel, ignore_errors=True)
         before = snapshot(Path("."))
         pid = child(argv, log)
+        if "checkpoints" in spec:  # after a random number of checkpoints, then a random share of a step
+            wait_for_step(spec["checkpoints"]["state"], rng.choice(spec["checkpoints"]["steps"]), pid)
         time.sleep(delay)
         done, status = os.waitpid(pid, os.WNOHANG)
         if not done:

@@ -42,8 +42,10 @@ def kills(faults_base, tmp_path_factory):
     (project / "long.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     plan = [{"stage": s, "argv": argv, "kills": n, "seed": 16 + i, "outputs": outs, "volatile": volatile,
              "clear": [f"{TINY}/ckpt"] if s == "train" else [],
-             # a kill within the run, not after it; training's setup takes its first quarter
-             "window": [0.25, 0.85] if s == "train" else [0.0, 0.6]}
+             # a kill within the run, not after it; training's: after 0, 3, 6 or 9 of its 12 steps, then
+             # up to a few steps more (a step takes a few hundredths of a second here)
+             "window": [0.0, 0.05] if s == "train" else [0.0, 0.6]}
+            | ({"checkpoints": {"state": f"{TINY}/ckpt/state.json", "steps": [0, 3, 6, 9]}} if s == "train" else {})
             for i, (s, (argv, n, outs, volatile)) in enumerate(STAGES.items())]
     (project / ".faults-plan.json").write_text(json.dumps(plan))
     p = subprocess.run([sys.executable, str(HERE / "killer.py"), ".faults-plan.json"], cwd=project, env=ENV,

@@ -64,14 +64,14 @@ def test_snakemake_reruns_a_stage_killed_under_it_and_what_follows(faults_projec
 
 
 def test_a_second_run_of_a_job_is_refused_naming_the_holder(faults_project):
-    holder = hold(faults_project, "train@tiny", "ladder train --size tiny")
+    holder = hold(faults_project, "curriculum", "ladder curriculum")
     try:
         before = snapshot(faults_project)
-        p = ladder(faults_project, "train --size tiny")
+        p = ladder(faults_project, "curriculum")
         assert p.returncode == 1
-        assert f"locked by PID {holder.pid} running `ladder train --size tiny`" in last_line(p.stderr), p.stderr
+        assert f"locked by PID {holder.pid} running `ladder curriculum`" in last_line(p.stderr), p.stderr
         assert changed(before, snapshot(faults_project)) == [] and temps(faults_project) == []
-        assert ladder(faults_project, "curriculum").returncode == 0  # another job runs meanwhile
+        assert ladder(faults_project, "subset").returncode == 0  # another job runs meanwhile
     finally:
         holder.kill()
         holder.wait()
