@@ -3,7 +3,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PYTHON ?= python3
 
-.PHONY: setup demo test test-quick bench-data bench-throughput clean
+.PHONY: setup demo test test-quick test-faults bench-data bench-throughput clean
 
 $(BIN)/ladder: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,13 +17,17 @@ demo: setup
 	PATH="$(CURDIR)/$(BIN):$$PATH" snakemake --cores 1 results/tiny/eval.json
 	PATH="$(CURDIR)/$(BIN):$$PATH" ladder summary tiny
 
-# Everything, as CI runs it: unit tests, then real Snakemake and DVC pipelines (~18 minutes on 2 cores).
+# Everything, as CI runs it: unit tests, real Snakemake and DVC pipelines, the fault suite (~18 minutes on 2 cores).
 test: setup
 	PATH="$(CURDIR)/$(BIN):$$PATH" pytest -q tests
 
 # The everyday tier: no pipeline runs (under 2 minutes on 2 cores).
 test-quick: setup
 	PATH="$(CURDIR)/$(BIN):$$PATH" pytest -q tests/unit
+
+# The fault suite alone: bad inputs, kills, locks (about 2 minutes of CPU on 2 cores; part of `make test`).
+test-faults: setup
+	PATH="$(CURDIR)/$(BIN):$$PATH" pytest -q tests/faults
 
 bench-data: setup
 	PATH="$(CURDIR)/$(BIN):$$PATH" python bench/data.py

@@ -6,6 +6,10 @@ commands on a `fresh` copy of the repository. tests/pipeline/ runs Snakemake and
 Snakemake has run the whole pipeline once per session; `project` hands each test its own copy of
 it (cp -a keeps timestamps, .snakemake metadata and the DVC cache), so tests can rerun, edit and
 break things independently. A unit test that asks for `built` or `project` is refused.
+
+tests/faults/ is the fault suite (tests/faults/faultlib.py): bad params, bad and corrupt files,
+kills at random points, locks. It keeps to a budget of its own, so it builds only what it needs,
+once (`faults_base`: the stages run by `ladder` itself, tiny trained), and may not use `built`.
 """
 
 from __future__ import annotations
@@ -151,12 +155,34 @@ def fresh(pristine: Path, tmp_path: Path) -> Path:
     return dst
 
 
+FAULTS_BUILD = ["download", "subset", "tokenizer", "shard", "curriculum", "train --size tiny", "eval --size tiny",
+                "score"]
+
+
+@pytest.fixture(scope="session")
+def faults_base(tmp_path_factory) -> Path:
+    """The fault suite's project: every stage run once by `ladder` (tiny trained, the scored plan made)."""
+    project = copy_repo(tmp_path_factory.mktemp("faults"))
+    # the commands in one process: what `ladder <stage>` runs, without an interpreter start each
+    script = f"import sys\nfrom ladder import cli\nsys.exit(any(cli.main(c.split()) for c in {FAULTS_BUILD!r}))"
+    p = subprocess.run([sys.executable, "-c", script], cwd=project, env=ENV, capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr[-4000:]
+    return project
+
+
+@pytest.fixture
+def faults_project(faults_base: Path, tmp_path: Path) -> Path:
+    dst = tmp_path / "project"
+    shutil.copytree(faults_base, dst, symlinks=True, copy_function=shutil.copy2)
+    return dst
+
+
 PIPELINE_FIXTURES = {"built", "project"}
+NO_PIPELINE = {"unit": "move it to tests/pipeline/", "faults": "the fault suite builds its own (faults_base)"}
 
 
 def pytest_collection_modifyitems(items):
     for item in items:
         tier = Path(item.fspath).parent.name
-        if tier == "unit" and PIPELINE_FIXTURES & set(getattr(item, "fixturenames", ())):
-            raise pytest.UsageError(f"{item.nodeid}: a unit test may not use a built pipeline; "
-                                    "move it to tests/pipeline/")
+        if tier in NO_PIPELINE and PIPELINE_FIXTURES & set(getattr(item, "fixturenames", ())):
+            raise pytest.UsageError(f"{item.nodeid}: a {tier} test may not use the built pipeline; {NO_PIPELINE[tier]}")

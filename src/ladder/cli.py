@@ -9,11 +9,13 @@ failures (bad params, bad input files) print one line naming the key or file and
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import logging
 import sys
 from importlib.metadata import version
 
+from ladder.core import lock
 from ladder.core.files import LadderError
 
 # command: (module under ladder/, one line of help)
@@ -58,15 +60,35 @@ def parser(command: str | None = None) -> argparse.ArgumentParser:
     return p
 
 
+def check_sizes(args) -> None:
+    """Every size a command is given (`--size`, or a list) must be one under sizes: in params.yaml,
+    said as such rather than as a missing upstream output."""
+    named = [args.size] if getattr(args, "size", None) else getattr(args, "sizes", None) or []
+    if named:
+        from ladder.core import config
+
+        params = config.load(args.params)
+        for size in named:
+            params.size(size)
+
+
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     argv = sys.argv[1:] if argv is None else argv
     args = parser(next((a for a in argv if a in COMMANDS), None)).parse_args(argv)
     args.params = getattr(args, "params", "params.yaml")
     try:
-        args.func(args)
+        check_sizes(args)
+        stage = COMMANDS[args.command][0].startswith("stages.")
+        cell = getattr(args, "cell", None)  # `train --cell`: each sweep cell is a job of its own
+        job = f"cell@{cell}" if cell else f"{args.command}@{args.size}" if getattr(args, "size", None) else args.command
+        with lock.held(job, " ".join(["ladder", *argv])) if stage else contextlib.nullcontext():
+            args.func(args)
     except LadderError as e:
         print(f"ladder {args.command}: error: {e}", file=sys.stderr)
+        return 1
+    except OSError as e:  # a full or read-only disk, a path that cannot be made: name the file
+        print(f"ladder {args.command}: error: {e.filename or '?'}: {e.strerror or e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:  # outputs are written atomically: nothing half-written is left
         print(f"ladder {args.command}: interrupted; the previous outputs are intact (training resumes from its "

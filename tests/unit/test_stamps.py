@@ -9,7 +9,7 @@ import shutil
 
 from conftest import ROOT, edit_params
 from ladder.core import config, paths, stamps
-from ladder.core.files import write_json
+from ladder.core.files import sha256_file, write_json
 
 
 def test_code_files_follow_every_import_inside_the_package():
@@ -49,7 +49,10 @@ def test_snapshots_change_only_with_their_slice_and_are_dated_by_the_verdict(tmp
     assert {n for n in after if after[n] != before[n]} == {f"train@{s}.json" for s in params.sizes}
 
     # a manifest that records the current stamp: the snapshot is dated at the epoch (reruns nothing)
-    write_json(paths.TOKENIZER_REPORT, {"built_from": stamps.stamp(config.load(), "tokenizer")})
+    paths.TOKENIZER.parent.mkdir(parents=True, exist_ok=True)
+    paths.TOKENIZER.write_text("{}")
+    tokenizer = sha256_file(paths.TOKENIZER)
+    write_json(paths.TOKENIZER_REPORT, {"sha256": tokenizer, "built_from": stamps.stamp(config.load(), "tokenizer")})
     stamps.write_snapshots(config.load())
     snap = snaps / "tokenizer.json"
     assert snap.stat().st_mtime == stamps.EPOCH and "stale" not in json.loads(snap.read_text())
@@ -61,11 +64,18 @@ def test_snapshots_change_only_with_their_slice_and_are_dated_by_the_verdict(tmp
     # an unreadable manifest counts as built from something else
     paths.TOKENIZER_REPORT.write_text("{not json")
     stamps.write_snapshots(config.load())
-    assert json.loads(snap.read_text())["stale"] == ["code", "inputs", "params"]
+    assert json.loads(snap.read_text())["stale"] == ["code", "inputs", "params", "outputs"]  # nor vouches for its outputs
     # an input manifest that moved on since (the split was rebuilt): stale inputs
     edit_params(tmp_path, lambda p: p["tokenizer"].update(vocab_size=512))
     write_json(paths.SUBSET_STATS, {"sha256": "before"})
-    write_json(paths.TOKENIZER_REPORT, {"built_from": stamps.stamp(config.load(), "tokenizer")})
+    write_json(paths.TOKENIZER_REPORT, {"sha256": tokenizer, "built_from": stamps.stamp(config.load(), "tokenizer")})
     write_json(paths.SUBSET_STATS, {"sha256": "after"})
     stamps.write_snapshots(config.load())
     assert json.loads(snap.read_text())["stale"] == ["inputs"]
+    # outputs that are not the files the manifest recorded (a truncated or edited tokenizer): stale outputs
+    write_json(paths.TOKENIZER_REPORT, {"sha256": tokenizer, "built_from": stamps.stamp(config.load(), "tokenizer")})
+    stamps.write_snapshots(config.load())
+    assert "stale" not in json.loads(snap.read_text())
+    paths.TOKENIZER.write_text("{ }")
+    stamps.write_snapshots(config.load())
+    assert json.loads(snap.read_text())["stale"] == ["outputs"]

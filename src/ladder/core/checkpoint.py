@@ -46,6 +46,7 @@ def load(folder, model: GPT, opts: list, scaler, fingerprint: str, world: World 
     None (no checkpoint, another fingerprint, or one that cannot be read: said in one line)."""
     if not (folder / "state.json").exists():
         return None
+    fresh = torch.get_rng_state()  # building the copy below draws from it: a fresh run must not see that
     try:
         state = read_json(folder / "state.json")
         if state.get("fingerprint") != fingerprint:
@@ -60,6 +61,7 @@ def load(folder, model: GPT, opts: list, scaler, fingerprint: str, world: World 
     except (OSError, ValueError, KeyError, IndexError, RuntimeError, SafetensorError) as e:
         log.info("train: ignoring unreadable checkpoint in %s (%s); starting over", folder,
                  str(e).splitlines()[0] if str(e) else type(e).__name__)
+        torch.set_rng_state(fresh)
         return None
     torch.set_rng_state(rng["cpu"])
     if "cuda" in rng and torch.cuda.is_available():

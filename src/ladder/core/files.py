@@ -23,6 +23,30 @@ def _tmp_sibling(path: Path) -> Path:
     return path.with_name(f".{path.name}.tmp-{os.getpid()}")
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        pass
+    return True
+
+
+def clear_dead_siblings(path: Path) -> None:
+    """Remove the temporary siblings of `path` that killed processes left (`.NAME.tmp-PID`); a process
+    killed between its two renames left the previous output aside as `.NAME.old-PID`: put it back."""
+    for kind in ("old", "tmp"):
+        for sib in path.parent.glob(f".{path.name}.{kind}-*"):
+            pid = sib.name.rsplit("-", 1)[1]
+            if not pid.isdigit() or _alive(int(pid)):
+                continue
+            if kind == "old" and not path.exists():
+                os.replace(sib, path)
+            else:
+                _remove(sib)
+
+
 @contextlib.contextmanager
 def atomic(*paths: str | os.PathLike) -> Iterator[list[Path]]:
     """Yield temporary siblings of `paths`; on success rename each onto its path (files or folders)."""
@@ -30,6 +54,7 @@ def atomic(*paths: str | os.PathLike) -> Iterator[list[Path]]:
     tmps = []
     for p in finals:
         p.parent.mkdir(parents=True, exist_ok=True)
+        clear_dead_siblings(p)
         tmps.append(_tmp_sibling(p))
         _remove(tmps[-1])
     try:
@@ -65,8 +90,16 @@ def write_json(path: str | os.PathLike, obj) -> None:
     atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False, allow_nan=False) + "\n")
 
 
+class BrokenFile(LadderError, ValueError):
+    """A file that exists but does not parse; a ValueError too, for callers that treat it as stale."""
+
+
 def read_json(path: str | os.PathLike):
-    return json.loads(Path(path).read_text())
+    try:
+        return json.loads(Path(path).read_text())
+    except ValueError as e:  # UnicodeDecodeError included
+        raise BrokenFile(f"{path}: not valid JSON ({str(e).splitlines()[0]}); rerun the stage that writes it "
+                         "or restore it with `dvc checkout`") from None
 
 
 def sha256_file(path: str | os.PathLike, chunk: int = 1 << 22) -> str:
@@ -75,6 +108,27 @@ def sha256_file(path: str | os.PathLike, chunk: int = 1 << 22) -> str:
         while block := f.read(chunk):
             h.update(block)
     return h.hexdigest()
+
+
+def user_target(path: str | os.PathLike, earlier, what: str) -> Path:
+    """An output path the user named: refused when something is there that is not an earlier output
+    of this command (`earlier(path)` says), since writing would replace it. Nothing there, or an empty
+    folder, is fine."""
+    path = Path(path)
+    if not path.exists() or (path.is_dir() and not any(path.iterdir())) or earlier(path):
+        return path
+    kind = "a folder" if path.is_dir() else "a file"
+    raise LadderError(f"{path}: already exists and is {kind} this command did not write; "
+                      f"name a new path for the {what} (or remove it first)")
+
+
+def is_png(path: Path) -> bool:
+    """An earlier figure: a PNG file (by its signature)."""
+    try:
+        with open(path, "rb") as f:
+            return f.read(8) == b"\x89PNG\r\n\x1a\n"
+    except OSError:  # a folder, or unreadable
+        return False
 
 
 def need(path: str | os.PathLike, what: str) -> Path:

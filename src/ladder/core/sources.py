@@ -10,8 +10,10 @@ from __future__ import annotations
 import glob
 import os
 import re
+import socket
 import threading
 from pathlib import Path
+from urllib.parse import urlparse
 from typing import Iterator
 
 from ladder.core.config import Data
@@ -96,10 +98,25 @@ def _titled(blocks: Iterator[str]) -> Iterator[str]:
         yield title
 
 
+def _hub_resolves(name: str) -> None:
+    """Fail at once when the hub's host name does not resolve (offline): `datasets` would retry until
+    `hf.timeout_s`. Skipped for a local dataset folder and in offline mode, which read the cache."""
+    offline = any(os.environ.get(v, "").lower() in ("1", "true", "yes") for v in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"))
+    if offline or Path(name).exists():
+        return
+    host = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co")).hostname or ""
+    try:
+        socket.getaddrinfo(host, 443)
+    except (socket.gaierror, UnicodeError) as e:
+        raise SourceError(f"data.hf.name: cannot load {name!r}: the hub's host {host!r} does not resolve "
+                          f"({e}); offline? HF_HUB_OFFLINE=1 reads the local cache") from None
+
+
 def _hf_rows(cfg: Data) -> Iterator[str]:
     """A streamed Hugging Face dataset; an unreachable or unknown id fails within `hf.timeout_s`."""
     if not cfg.hf.name:
         raise SourceError("data.hf.name: required when data.source is 'hf'")
+    _hub_resolves(cfg.hf.name)
     os.environ.setdefault("HF_HUB_ETAG_TIMEOUT", str(int(cfg.hf.timeout_s)))
     os.environ.setdefault("HF_HUB_DOWNLOAD_TIMEOUT", str(int(cfg.hf.timeout_s)))
     import datasets

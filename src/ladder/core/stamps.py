@@ -27,7 +27,7 @@ import os
 from functools import cache
 from pathlib import Path
 
-from ladder.core import paths
+from ladder.core import intact, paths
 from ladder.core.config import Params, jobs, stage_name, stage_params
 from ladder.core.files import atomic_write_text, read_json
 
@@ -135,12 +135,17 @@ def write_snapshots(params: Params) -> None:
     - built from others: dated now, with the stale parts named in the content, so it is newer than
       every output and differs from anything Snakemake recorded: the job reruns;
     - no manifest yet: the job runs anyway, for its missing outputs.
-    An unreadable manifest, or one from before stamps existed, counts as built from others.
+    An unreadable manifest, or one from before stamps existed, counts as built from others; large
+    outputs that are not the files the manifest recorded (a truncated model, a lost shard: see
+    core/intact.py) make the job stale too.
     """
     paths.SNAPSHOTS.mkdir(parents=True, exist_ok=True)
-    for stage, size in jobs(params):
-        now, was = stamp(params, stage, size), built_from(stage, size)
+    built = {job: built_from(*job) for job in jobs(params)}
+    broken = intact.damaged([job for job, was in built.items() if was is not None])
+    for (stage, size), was in built.items():
+        now = stamp(params, stage, size)
         stale = sorted(k for k in now if was is not None and was.get(k) != now[k])
+        stale += ["outputs"] if (stage, size) in broken else []
         text = json.dumps({"params": stage_params(params, stage, size)} | ({"stale": stale} if stale else {}),
                           indent=1, sort_keys=True) + "\n"
         f = paths.SNAPSHOTS / f"{stage_name(stage, size)}.json"

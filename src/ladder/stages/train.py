@@ -67,8 +67,9 @@ def layer_stats(model: GPT, x: torch.Tensor, device, dtype) -> list[dict]:
                 continue
             t = t.float()
             rms = t.pow(2).mean().sqrt()
-            rows.append({"layer": k, "kind": kind, "rms": rms.item(), "max": t.abs().max().item(),
-                         "near_zero": (t.abs() < 0.01 * rms).float().mean().item()})
+            stats = {"rms": rms.item(), "max": t.abs().max().item(), "near_zero": (t.abs() < 0.01 * rms).float().mean().item()}
+            # an overflowing fp16 step (skipped by the scaler) has infinite gradients: no statistic, not a NaN in JSON
+            rows.append({"layer": k, "kind": kind, **{s: v if math.isfinite(v) else None for s, v in stats.items()}})
     return rows
 
 
@@ -144,9 +145,9 @@ def run(params: Params, size: str, stage: str = "train") -> dict:
                  device, f" x {world.size} ({t.parallel})" if world.group else "")
     live = open_curves(out, state) if world.main else None
 
-    def check_finite(loss: torch.Tensor, step: int) -> None:
-        if not torch.isfinite(loss):
-            raise Diverged(f"train@{size}: loss is {loss.item()} at step {step} of {steps}; nothing was written. "
+    def check_finite(loss: torch.Tensor | float, step: int, what: str = "loss") -> None:
+        if not math.isfinite(float(loss)):
+            raise Diverged(f"train@{size}: {what} is {float(loss)} at step {step} of {steps}; no model or result was written. "
                            f"Lower lr ({params.lr:g}), set train.grad_clip, or use train.dtype: bf16 or fp32")
 
     model.train()
@@ -201,6 +202,7 @@ def run(params: Params, size: str, stage: str = "train") -> dict:
                 if state["step"] % t.eval_every == 0 or done:
                     metrics["val_loss"] = round(evaluate_loss(model, index, t.seq_len, t.micro_batch, t.eval_tokens,
                                                               device, dtype), 5)
+                    check_finite(metrics["val_loss"], state["step"], "val loss")
                 if step >= int(t.warmup_frac * steps) and metrics["loss"] > ceiling:
                     log.info("train@%s: warning: loss %.2f at step %d is above ln(vocab) + 1 = %.2f: the run "
                              "is diverging (lower lr, or check train.grad_clip)", size, metrics["loss"],

@@ -16,7 +16,7 @@ import torch
 from ladder.core import device as dev
 from ladder.core import paths, tokens
 from ladder.core.checkpoint import load_trained
-from ladder.core.files import LadderError, atomic
+from ladder.core.files import LadderError, atomic, is_png, user_target
 from ladder.core.model import GPT, Attention
 from ladder.core.progress import log
 from ladder.core.tokens import decode_stream
@@ -105,6 +105,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def main(args) -> None:
+    out = user_target(args.out or paths.Size(args.size).attention, is_png, "attention image")
     device = dev.pick()
     dev.setup(device)
     tok = tokens.load()
@@ -118,7 +119,6 @@ def main(args) -> None:
     if not all(0 <= i < model.config.n_layer for i in layers):
         raise LadderError(f"--layers must be between 0 and {model.config.n_layer - 1}, not {layers}")
     maps = attention_maps(model, torch.tensor([ids], device=device))[layers, 0].cpu()  # (layers, nh, T, T)
-    out = args.out or paths.Size(args.size).attention
     small = len(ids) <= LABEL_TOKENS and maps.size(0) * maps.size(1) <= LABEL_PANELS
     title = f"attention of {args.size} on {args.prompt[:60]!r}" + ("…" if len(args.prompt) > 60 else "")
     plot(maps, layers, token_labels(tok, ids) if small else None, title, out)

@@ -27,6 +27,7 @@ import torch
 
 from ladder.core import recipe
 from ladder.core.config import Train, load
+from ladder.core.files import atomic, is_png, user_target
 from ladder.core.model import GPT, GPTConfig
 
 WIDTHS = (64, 128, 256, 512)
@@ -142,9 +143,8 @@ def plot(records: list[dict], out_png: Path, metric: str = "rms", note: str = ""
     grid.set_titles(row_template="{row_name}", col_template="{col_name}")
     title = f"Coordinate check: {label} after t optimizer steps (flat = {axis}-independent)"
     grid.figure.suptitle(title + (f"\n{note}" if note else ""), y=1.05)
-    out_png = Path(out_png)
-    out_png.parent.mkdir(parents=True, exist_ok=True)
-    grid.savefig(out_png, dpi=110, bbox_inches="tight")
+    with atomic(out_png) as (tmp,):
+        grid.savefig(tmp, dpi=110, bbox_inches="tight", format="png")
     plt.close(grid.figure)
 
 
@@ -157,8 +157,18 @@ def run(train: Train, out_png: Path, widths=WIDTHS, steps: int = 6, mup: bool | 
     plot(records, out_png, metric=metric, note=note, axis="width" if kw.get("depths") is None else "depth")
     import pandas as pd
 
-    pd.DataFrame(records).to_csv(Path(out_png).with_suffix(".csv"), index=False)
+    with atomic(Path(out_png).with_suffix(".csv")) as (tmp,):
+        pd.DataFrame(records).to_csv(tmp, index=False)
     return records
+
+
+def earlier_csv(path: Path) -> bool:
+    """A table this command wrote (by its header)."""
+    try:
+        with open(path) as f:
+            return f.readline().startswith("param,width,step,layer,")
+    except (OSError, UnicodeDecodeError):
+        return False
 
 
 def add_arguments(ap: argparse.ArgumentParser) -> None:
@@ -181,6 +191,8 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
 
 def main(a: argparse.Namespace) -> None:
     mup = None if a.only is None else a.only == "mup"
+    user_target(a.out, is_png, "figure")
+    user_target(a.out.with_suffix(".csv"), earlier_csv, "table beside the figure")
     records = run(load(a.params).train, a.out, widths=a.widths, steps=a.steps, mup=mup, metric=a.metric, lr=a.lr,
                   n_layer=a.n_layer, n_head=a.n_head, base_width=a.base_width, seed=a.seed, depths=a.depths,
                   width=a.width)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from ladder.core import paths
-from ladder.core.files import LadderError
+from ladder.core.files import LadderError, atomic
 
 OUT = paths.RESULTS / "curves.png"
 
@@ -34,7 +34,8 @@ def plot(sizes: list[str] | None = None, out: Path = OUT) -> Path:
     grid.set(xscale="log")
     grid.set_axis_labels("tokens seen", "loss (nats/token)")
     grid.figure.suptitle("Loss against tokens, by size", y=1.02)
-    grid.savefig(out, dpi=120, bbox_inches="tight")
+    with atomic(out) as (tmp,):
+        grid.savefig(tmp, dpi=120, bbox_inches="tight", format="png")
     return out
 
 

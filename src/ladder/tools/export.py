@@ -20,11 +20,23 @@ from safetensors.torch import save_file
 
 from ladder.core import config, paths, tokens
 from ladder.core.checkpoint import load_trained
-from ladder.core.files import LadderError, atomic, need, read_json, write_json
+from ladder.core.files import LadderError, atomic, need, read_json, user_target, write_json
 from ladder.core.model import GPT
 from ladder.core.progress import log
 from ladder.core.tokens import EOT
+
 TOLERANCE = 1e-4  # largest |logit difference| allowed between transformers and us, in fp32
+FILES = {"model.safetensors", "config.json", "tokenizer.json", "special_tokens_map.json", "tokenizer_config.json",
+         "README.md"}  # what an export writes
+
+
+def earlier_export(folder: Path) -> bool:
+    """A folder this command wrote: only an export's files, and a Llama config (so an export may be
+    replaced, and nothing else is)."""
+    try:
+        return {p.name for p in folder.iterdir()} <= FILES and read_json(folder / "config.json")["model_type"] == "llama"
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
 
 
 def hf_weights(model: GPT) -> dict[str, torch.Tensor]:
@@ -136,6 +148,7 @@ def max_logit_diff(folder: Path, model: GPT, seed: int = 0) -> float:
 
 
 def export(size: str, out: Path, params: config.Params) -> Path:
+    user_target(out, earlier_export, "Hugging Face folder")
     model = load_trained(size, torch.device("cpu"))
     eot = tokens.load().token_to_id(EOT)
     with atomic(out) as (tmp,):

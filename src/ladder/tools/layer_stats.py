@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from ladder.core import paths
-from ladder.core.files import LadderError
+from ladder.core.files import LadderError, atomic
 
 
 def plot(size: str) -> Path:
@@ -25,7 +25,8 @@ def plot(size: str) -> Path:
     grid.set_titles("{row_name}: {col_name}")
     grid.figure.suptitle(f"{size}: per-layer statistics over training (near_zero: share below 1% of RMS)", y=1.02)
     out = paths.Size(size).folder / "layer_stats.png"
-    grid.savefig(out, dpi=110, bbox_inches="tight")
+    with atomic(out) as (tmp,):
+        grid.savefig(tmp, dpi=110, bbox_inches="tight", format="png")
     return out
 
 

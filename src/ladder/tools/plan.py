@@ -13,7 +13,5 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def main(args) -> None:
-    params = config.load(args.params)
-    for size in args.sizes:
-        params.size(size)
+    params = config.load(args.params)  # the sizes named are checked by the CLI
     print(cost.table(params, args.sizes or list(params.sizes)))

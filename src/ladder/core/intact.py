@@ -1,0 +1,60 @@
+"""Whether a stage's large outputs are still the files its manifest recorded.
+
+Snakemake judges files by their dates, so it would call a truncated model or a shard overwritten
+in place "up to date". The manifests hold the sha256 of every large output, and the Snakefile
+checks them on every invocation (stamps.write_snapshots): a stage whose outputs differ is stale,
+and reruns with everything downstream. A file is hashed again only when its size or date moved
+since it last matched (.ladder/verified.json), so an invocation costs a few stat() calls.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ladder.core import paths
+from ladder.core.files import atomic_write_text, read_json, sha256_file
+
+RECORD = paths.SNAPSHOTS.parent / "verified.json"  # path -> [size, mtime_ns, sha256] when it last matched
+
+
+def recorded(stage: str, size: str | None = None) -> list[tuple[Path, str]]:
+    """(large output, the sha256 its manifest recorded) for each of the stage's hashed outputs."""
+    m = read_json(paths.manifest(stage, size))
+    if stage == "download":
+        return [(paths.RAW_DOCS, m["sha256"])]
+    if stage == "subset":
+        return [(paths.SPLITS[s], m["sha256"][s]) for s in paths.SPLITS]
+    if stage == "tokenizer":
+        return [(paths.TOKENIZER, m["sha256"])]
+    if stage == "shard":
+        return [(paths.SHARDS[s] / f["file"], f["sha256"]) for s in paths.SHARDS for f in m[s]["shards"]]
+    if stage in ("curriculum", "score"):
+        return [(paths.Plan("base" if stage == "curriculum" else "scored").order, m["order_sha256"])]
+    if stage == "train":
+        return [(paths.Size(size).model, m["model_sha256"])]
+    return []  # eval: its outputs are its manifest and a text file
+
+
+def damaged(jobs: list[tuple[str, str | None]]) -> set[tuple[str, str | None]]:
+    """The jobs among `jobs` (each with a manifest) whose hashed outputs are missing or differ from
+    what the manifest recorded, or whose manifest does not say."""
+    try:
+        seen = read_json(RECORD)
+    except (OSError, ValueError):
+        seen = {}
+    verified, bad = {}, set()
+    for job in jobs:
+        try:
+            for path, sha in recorded(*job):
+                st = path.stat()
+                key = [st.st_size, st.st_mtime_ns, sha]
+                if seen.get(str(path)) != key and sha256_file(path) != sha:
+                    raise ValueError(f"{path}: sha256 differs")
+                verified[str(path)] = key
+        except (OSError, ValueError, KeyError, TypeError):
+            bad.add(job)
+    if verified != seen:
+        RECORD.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(RECORD, json.dumps(verified, indent=0, sort_keys=True) + "\n")
+    return bad

@@ -1,0 +1,48 @@
+"""One run of each stage job at a time in a project.
+
+Snakemake and DVC know nothing of each other's jobs, so run together they would train the same
+size in one folder. Every stage job (`train@tiny`, `shard`, ...) holds an exclusive lock on
+.ladder/locks/<job> while it runs; a second run of it, from any tool, is refused in one line naming
+the holder. Different jobs keep running side by side (a GPU profile's parallel jobs, SLURM's). The
+kernel releases the lock when the holder dies, however it dies, so a killed run leaves none behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+from typing import Iterator
+
+from ladder.core.files import LadderError
+from ladder.core.paths import LOCKS
+
+
+@contextlib.contextmanager
+def held(job: str, command: str) -> Iterator[None]:
+    """Hold the lock of stage `job` around `command`. A torchrun rank runs under the launching process,
+    which already holds it (the lock's file descriptor survives `ladder train`'s exec of torchrun)."""
+    if "LOCAL_RANK" in os.environ:
+        yield
+        return
+    path = LOCKS / job
+    try:
+        LOCKS.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as e:
+        raise LadderError(f"{path}: cannot take the lock of {job} ({e.strerror})") from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.pread(fd, 4096, 0).decode(errors="replace").strip()
+        os.close(fd)
+        pid, _, cmd = holder.partition(" ")
+        raise LadderError(f"{path}: locked by PID {pid or '?'} running `{cmd or '?'}`; wait for it to finish "
+                          "(or stop it) and run this again") from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()} {command}\n".encode(), 0)
+    os.set_inheritable(fd, True)
+    try:
+        yield
+    finally:
+        os.close(fd)

@@ -1,0 +1,60 @@
+"""Bad params: each refused before any work, in one line naming the key; nothing written."""
+
+from __future__ import annotations
+
+import pytest
+
+from faultlib import batch, check, copy
+
+TRAIN = ["train", "--size", "tiny"]
+YAML_HEAD = "seed: 1\nlr: 0.001\n"
+# id, command, params edits (or raw text), what the line must name
+CASES = [
+    ("micro_batch_not_dividing", TRAIN, {"train.micro_batch": 3}, "batch_tokens"),
+    ("warmup_seq_len_not_dividing", TRAIN, {"curriculum.warmup": [{"seq_len": 48, "share": 0.2}]}, "curriculum.warmup"),
+    ("warmup_shares_sum_to_one", ["curriculum"], {"curriculum.warmup": [{"seq_len": 32, "share": 1.0}]},
+     "curriculum: warmup shares"),
+    ("unknown_key", TRAIN, {"train.learning_rate": 0.1}, "train.learning_rate"),
+    ("missing_key", TRAIN, {"train.seq_len": "<delete>"}, "train.seq_len"),
+    ("lr_above_one", TRAIN, {"lr": 2.0}, "lr"),
+    ("lr_negative", TRAIN, {"lr": -0.1}, "lr"),
+    ("vocab_too_small", ["tokenizer"], {"tokenizer.vocab_size": 100}, "tokenizer.vocab_size"),
+    ("fraction_zero", ["subset"], {"subset.fraction": 0}, "subset.fraction"),
+    ("val_fraction_one", ["subset"], {"subset.val_fraction": 1}, "subset.val_fraction"),
+    ("dedup_unknown", ["subset"], {"subset.dedup": "fuzzy"}, "subset.dedup"),
+    ("dtype_unknown", TRAIN, {"train.dtype": "fp8"}, "train.dtype"),
+    ("devices_zero", TRAIN, {"train.devices": 0}, "train.devices"),
+    ("heads_not_dividing", TRAIN, {"sizes.tiny.n_head": 3}, "n_embd"),
+    ("size_override_bad", TRAIN, {"sizes.tiny.train": {"micro_batch": 0}}, "sizes.tiny.train.micro_batch"),
+    ("size_override_unknown", TRAIN, {"sizes.tiny.train": {"nosuch": 1}}, "sizes.tiny.train.nosuch"),
+    ("size_name_bad", TRAIN, {"sizes.ti ny": {"n_layer": 1, "n_head": 2, "n_embd": 32}}, "size name"),
+    ("pipeline_unknown_size", ["download"], {"pipeline.sizes": {"tiny": "base", "huge": "base"}}, "pipeline.sizes"),
+    ("pipeline_sizes_list", ["download"], {"pipeline.sizes": ["tiny"]}, "pipeline.sizes"),
+    ("scorer_not_in_pipeline", ["score"], {"curriculum.scorer": "small"}, "curriculum.scorer"),
+    ("scorer_on_scored_plan", ["score"], {"pipeline.sizes.tiny": "scored"}, "pipeline.sizes.tiny"),
+    ("top_p_above_one", ["eval", "--size", "tiny"], {"eval.top_p": 2}, "eval.top_p"),
+    ("cloze_choices_one", ["eval", "--size", "tiny"], {"eval.cloze_choices": 1}, "eval.cloze_choices"),
+    ("hf_timeout_zero", ["download"], {"data.hf.timeout_s": 0}, "data.hf.timeout_s"),
+    ("duplicate_key", ["download"], YAML_HEAD + "seed: 2\n", "duplicate key 'seed'"),
+    ("yaml_syntax", ["download"], YAML_HEAD + "data: [unclosed\n", "line 4, column 1"),
+    ("not_a_mapping", ["download"], "- a\n- b\n", "must be a mapping"),
+    ("params_missing", ["download", "--params", "nosuch.yaml"], None, "nosuch.yaml"),
+]
+
+
+@pytest.fixture(scope="module")
+def results(faults_base, tmp_path_factory):
+    table = []
+    for case_id, argv, params, _ in CASES:
+        case = {"id": case_id, "argv": argv}
+        if isinstance(params, dict):
+            case["params"] = params
+        elif isinstance(params, str):
+            case["params_text"] = params
+        table.append(case)
+    return batch(copy(faults_base, tmp_path_factory, "config"), table)
+
+
+@pytest.mark.parametrize("case_id, argv, params, names", CASES, ids=[c[0] for c in CASES])
+def test_bad_params_are_one_line_naming_the_key(results, case_id, argv, params, names):
+    check(results[case_id], 1, names)

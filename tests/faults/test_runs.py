@@ -1,0 +1,147 @@
+"""Faults around whole runs: Snakemake after a damaged or killed stage, locks, leftovers of killed
+processes, Ctrl-C, an offline hub. Each case runs the real commands in its own copy of the project."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from conftest import ENV, edit_params, planned, sh
+from faultlib import changed, last_line, snapshot, temps
+
+MODEL = "results/tiny/model.safetensors"
+HOLD = ("import sys, time\nfrom ladder.core import lock\n"
+        "with lock.held(sys.argv[1], sys.argv[2]):\n    print('held', flush=True)\n    time.sleep(60)\n")
+
+
+def ladder(project: Path, cmd: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return sh(f"ladder {cmd}", project, check=False, env=env)
+
+
+def hold(project: Path, job: str, command: str) -> subprocess.Popen:
+    """A process holding `job`'s lock, as a stage running `command` would."""
+    holder = subprocess.Popen([sys.executable, "-c", HOLD, job, command], cwd=project, env=ENV, stdout=subprocess.PIPE,
+                              text=True)
+    assert holder.stdout.readline().strip() == "held"
+    return holder
+
+
+def dead_pid() -> int:
+    p = subprocess.Popen(["true"])
+    p.wait()
+    return p.pid
+
+
+def test_snakemake_plans_nothing_on_outputs_ladder_built(faults_project):
+    assert planned(faults_project, "results/tiny/eval.json") == {}
+
+
+def test_snakemake_reruns_training_when_the_model_is_truncated(faults_project):
+    with open(faults_project / MODEL, "r+b") as f:
+        f.truncate(5000)
+    assert planned(faults_project, "results/tiny/eval.json") == {"train": 1, "eval": 1}
+
+
+def test_snakemake_reruns_a_stage_killed_under_it_and_what_follows(faults_project):
+    edit_params(faults_project, lambda p: p["shard"].update(shard_tokens=50_000))
+    run = subprocess.Popen("exec snakemake --cores 1 data/shards/index.json", shell=True, cwd=faults_project, env=ENV,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    pid = None
+    while pid is None and run.poll() is None:
+        out = subprocess.run(["pgrep", "-f", "-P", str(run.pid), "ladder shard"], capture_output=True, text=True)
+        pid = int(out.stdout.split()[0]) if out.stdout.split() else None
+        time.sleep(0.02)
+    assert pid, "the shard job never started"
+    time.sleep(0.2)
+    os.kill(pid, signal.SIGKILL)
+    assert run.wait() != 0
+    assert planned(faults_project, "results/tiny/eval.json") == {"shard": 1, "curriculum": 1, "train": 1, "eval": 1}
+    assert temps(faults_project) == []  # Snakemake removed the job's outputs, the temp folder inside them too
+
+
+def test_a_second_run_of_a_job_is_refused_naming_the_holder(faults_project):
+    holder = hold(faults_project, "curriculum", "ladder curriculum")
+    try:
+        before = snapshot(faults_project)
+        p = ladder(faults_project, "curriculum")
+        assert p.returncode == 1
+        assert f"locked by PID {holder.pid} running `ladder curriculum`" in last_line(p.stderr), p.stderr
+        assert changed(before, snapshot(faults_project)) == [] and temps(faults_project) == []
+        assert ladder(faults_project, "subset").returncode == 0  # another job runs meanwhile
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_a_killed_holder_leaves_no_lock(faults_project):
+    holder = hold(faults_project, "curriculum", "ladder curriculum")
+    holder.send_signal(signal.SIGKILL)
+    holder.wait()
+    assert ladder(faults_project, "curriculum").returncode == 0
+
+
+def test_temp_siblings_of_dead_processes_are_cleared_and_live_ones_kept(faults_project):
+    dead, shards, plan = dead_pid(), faults_project / "data/shards", faults_project / "data/curriculum/base"
+    (shards / f".train.tmp-{dead}").mkdir()
+    (shards / f".train.tmp-{dead}/train-00000.bin").write_text("half")
+    (plan / f".plan.json.tmp-{dead}").write_text("half")
+    live = shards / f".index.json.tmp-{os.getpid()}"
+    live.write_text("another run's")
+    assert sh("ladder shard && ladder curriculum", faults_project, check=False).returncode == 0
+    assert temps(faults_project) == [live.relative_to(faults_project).as_posix()]
+
+
+def test_an_output_set_aside_by_a_killed_rename_is_put_back(faults_project):
+    from ladder.core.files import clear_dead_siblings
+
+    manifest = faults_project / "data/raw/manifest.json"
+    text = manifest.read_text()
+    manifest.rename(manifest.with_name(f".manifest.json.old-{dead_pid()}"))
+    clear_dead_siblings(manifest)
+    assert manifest.read_text() == text and temps(faults_project) == []
+
+
+def test_ctrl_c_is_one_line_and_training_resumes(faults_project):
+    edit_params(faults_project, lambda p: p["sizes"]["tiny"].update(train={"tokens": 12288}))
+    state = faults_project / "results/tiny/ckpt/state.json"
+    old = state.read_text()
+    run = subprocess.Popen(["ladder", "train", "--size", "tiny"], cwd=faults_project, env=ENV,
+                           stderr=subprocess.PIPE, text=True)
+    while run.poll() is None and state.read_text() == old:  # the run's first checkpoint
+        time.sleep(0.02)
+    run.send_signal(signal.SIGINT)
+    rest = run.stderr.read()
+    assert run.wait() == 130
+    assert "Traceback" not in rest and last_line(rest).startswith("ladder train: interrupted"), rest
+    assert temps(faults_project) == []
+    p = ladder(faults_project, "train --size tiny")
+    assert p.returncode == 0 and "resuming from step" in p.stderr, p.stderr
+
+
+def test_an_offline_hub_fails_at_once(faults_project):
+    edit_params(faults_project, lambda p: (p["data"].update(source="hf"),
+                                           p["data"]["hf"].update(name="org/corpus", timeout_s=20)))
+    before = snapshot(faults_project)
+    t0 = time.time()
+    p = ladder(faults_project, "download", env={**ENV, "HF_ENDPOINT": "https://hub.nosuch.invalid"})
+    assert time.time() - t0 < 10
+    assert p.returncode == 1 and "data.hf.name" in last_line(p.stderr) and "hub.nosuch.invalid" in p.stderr, p.stderr
+    assert changed(before, snapshot(faults_project)) == [] and temps(faults_project) == []
+
+
+def test_an_output_folder_that_cannot_be_made_is_named(faults_project):
+    """A file where the output's folder should be stands in for a full or read-only disk: the one
+    line names the path (an OSError, not a traceback)."""
+    folder = faults_project / "data/curriculum/base"
+    for f in folder.iterdir():
+        f.unlink()
+    folder.rmdir()
+    folder.write_text("not a folder")
+    before = snapshot(faults_project)
+    p = ladder(faults_project, "curriculum")
+    assert p.returncode == 1 and "data/curriculum/base" in last_line(p.stderr) and "Traceback" not in p.stderr, p.stderr
+    assert changed(before, snapshot(faults_project)) == [] and temps(faults_project) == []
