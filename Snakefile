@@ -9,11 +9,14 @@ outputs were built from the current params and code (src/ladder/core/stamps.py).
 import re
 from pathlib import Path
 
-from ladder.core import config as ladder_config, stamps
+from ladder.core import config as ladder_config, lock, stamps
 
 if config:  # `snakemake --config key=value` would be silently ignored: every value lives in params.yaml
     raise WorkflowError(f"--config {' '.join(config)}: not read here; set it in params.yaml "
                         "or run `dvc exp run -S key=value`")
+
+if workflow.is_main_process and (held := lock.busy()):  # another run's jobs are running here
+    raise WorkflowError(f"{held[0]}; another run is building this project: wait for it (or stop it)")
 
 PARAMS = ladder_config.load("params.yaml")
 stamps.write_snapshots(PARAMS)

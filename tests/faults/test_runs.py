@@ -77,6 +77,19 @@ def test_a_second_run_of_a_job_is_refused_naming_the_holder(faults_project):
         holder.wait()
 
 
+def test_a_second_snakemake_is_told_which_run_holds_the_project(faults_project):
+    holder = hold(faults_project, "train@tiny", "ladder train --size tiny")
+    try:
+        before = snapshot(faults_project)
+        p = sh("snakemake --cores 1 results/tiny/eval.json", faults_project, check=False)
+        assert p.returncode != 0 and "incomplete" not in p.stderr
+        assert f"locked by PID {holder.pid} running `ladder train --size tiny`" in p.stderr, p.stderr
+        assert changed(before, snapshot(faults_project)) == [] and temps(faults_project) == []
+    finally:
+        holder.kill()
+        holder.wait()
+
+
 def test_a_killed_holder_leaves_no_lock(faults_project):
     holder = hold(faults_project, "curriculum", "ladder curriculum")
     holder.send_signal(signal.SIGKILL)

@@ -5,6 +5,8 @@ size in one folder. Every stage job (`train@tiny`, `shard`, ...) holds an exclus
 .ladder/locks/<job> while it runs; a second run of it, from any tool, is refused in one line naming
 the holder. Different jobs keep running side by side (a GPU profile's parallel jobs, SLURM's). The
 kernel releases the lock when the holder dies, however it dies, so a killed run leaves none behind.
+A second Snakemake asks `busy()` first and stops in one line, rather than calling the running jobs'
+files "incomplete".
 """
 
 from __future__ import annotations
@@ -16,6 +18,28 @@ from typing import Iterator
 
 from ladder.core.files import LadderError
 from ladder.core.paths import LOCKS
+
+
+def busy() -> list[str]:
+    """One line per stage job whose lock a live process holds: "<lock>: locked by PID … running `…`"."""
+    lines = []
+    for path in sorted(LOCKS.glob("*")) if LOCKS.is_dir() else []:
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lines.append(_holder(path, fd))
+        finally:
+            os.close(fd)
+    return lines
+
+
+def _holder(path, fd: int) -> str:
+    pid, _, cmd = os.pread(fd, 4096, 0).decode(errors="replace").strip().partition(" ")
+    return f"{path}: locked by PID {pid or '?'} running `{cmd or '?'}`"
 
 
 @contextlib.contextmanager
@@ -34,11 +58,9 @@ def held(job: str, command: str) -> Iterator[None]:
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
-        holder = os.pread(fd, 4096, 0).decode(errors="replace").strip()
+        holder = _holder(path, fd)
         os.close(fd)
-        pid, _, cmd = holder.partition(" ")
-        raise LadderError(f"{path}: locked by PID {pid or '?'} running `{cmd or '?'}`; wait for it to finish "
-                          "(or stop it) and run this again") from None
+        raise LadderError(f"{holder}; wait for it to finish (or stop it) and run this again") from None
     os.ftruncate(fd, 0)
     os.pwrite(fd, f"{os.getpid()} {command}\n".encode(), 0)
     os.set_inheritable(fd, True)
