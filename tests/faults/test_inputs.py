@@ -50,7 +50,7 @@ CASES = [
     ("prompts_file_empty", ["generate", "--size", "tiny", "--prompts-file", "inputs/p.txt"],
      {"files": {"inputs/p.txt": "\n\n"}}, 1, "inputs/p.txt"),
     # the model and train.json stay; the curves and the last finite checkpoint are the failed run's
-    ("fp16_lr_one_diverges", TRAIN, {"params": {"lr": 1.0, "train.dtype": "fp16", "train.grad_clip": 0,
+    ("fp16_lr_one_diverges", TRAIN, {"params": {"lr": 1.0, "train.dtype": "fp16", "train.grad_clip": 0, "train.optimizer": "adamw",
                                                 "sizes.tiny.train": {"tokens": 20480}},
                                      "may_change": [CKPT, "results/tiny/live"]}, 1, "at step 4 of 20"),
     # an unreadable checkpoint is ignored in one line; the retrained outputs are the run's own

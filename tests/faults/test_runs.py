@@ -52,8 +52,10 @@ def test_snakemake_reruns_a_stage_killed_under_it_and_what_follows(faults_projec
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     pid = None
     while pid is None and run.poll() is None:
-        out = subprocess.run(["pgrep", "-f", "-P", str(run.pid), "ladder shard"], capture_output=True, text=True)
-        pid = int(out.stdout.split()[0]) if out.stdout.split() else None
+        # the stage's own process (python), not the shell around it that logs its output
+        out = subprocess.run(["pgrep", "-f", r"python[0-9.]* \S*/ladder shard$"], capture_output=True, text=True)
+        ours = [int(p) for p in out.stdout.split() if os.path.realpath(f"/proc/{p}/cwd") == str(faults_project.resolve())]
+        pid = ours[0] if ours else None
         time.sleep(0.02)
     assert pid, "the shard job never started"
     time.sleep(0.2)
