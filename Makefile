@@ -19,7 +19,7 @@ demo: setup
 
 # Everything, as CI runs it: unit tests, real Snakemake and DVC pipelines, the fault suite (~18 minutes on 2 cores).
 test: setup
-	PATH="$(CURDIR)/$(BIN):$$PATH" pytest -q tests
+	PATH="$(CURDIR)/$(BIN):$$PATH" pytest -q -n 2 --dist loadfile tests
 
 # The everyday tier: no pipeline runs (under 2 minutes on 2 cores).
 test-quick: setup
