@@ -135,11 +135,15 @@ def built(tmp_path_factory) -> Path:
     return project
 
 
+def clone(src: Path, dst: Path) -> Path:
+    """A test's own copy of a project (cp -a: timestamps, .snakemake metadata and the DVC cache kept)."""
+    shutil.copytree(src, dst, symlinks=True, copy_function=shutil.copy2)
+    return dst
+
+
 @pytest.fixture
 def project(built: Path, tmp_path: Path) -> Path:
-    dst = tmp_path / "project"
-    shutil.copytree(built, dst, symlinks=True, copy_function=shutil.copy2)
-    return dst
+    return clone(built, tmp_path / "project")
 
 
 @pytest.fixture(scope="session")
@@ -150,9 +154,7 @@ def pristine(tmp_path_factory) -> Path:
 @pytest.fixture
 def fresh(pristine: Path, tmp_path: Path) -> Path:
     """A copy of the repository with shrunk params and nothing built (a git repo of its own)."""
-    dst = tmp_path / "fresh"
-    shutil.copytree(pristine, dst, symlinks=True, copy_function=shutil.copy2)
-    return dst
+    return clone(pristine, tmp_path / "fresh")
 
 
 FAULTS_BUILD = ["download", "subset", "tokenizer", "shard", "curriculum", "train --size tiny", "eval --size tiny",
@@ -172,9 +174,7 @@ def faults_base(tmp_path_factory) -> Path:
 
 @pytest.fixture
 def faults_project(faults_base: Path, tmp_path: Path) -> Path:
-    dst = tmp_path / "project"
-    shutil.copytree(faults_base, dst, symlinks=True, copy_function=shutil.copy2)
-    return dst
+    return clone(faults_base, tmp_path / "project")
 
 
 PIPELINE_FIXTURES = {"built", "project"}
