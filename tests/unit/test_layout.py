@@ -89,6 +89,28 @@ def test_dvc_code_deps_are_exactly_the_modules_each_stage_runs():
     assert broken != text and len(code_dep_mismatches(broken)) == 1
 
 
+def plain_dvc_outputs(dvc_yaml: str) -> list[str]:
+    """Outputs (outs, metrics, plots) that dvc.yaml does not declare persistent: DVC deletes those before
+    their stage's command runs, and a command that then fails leaves them lost."""
+    plain = []
+    for name, body in yaml.safe_load(dvc_yaml)["stages"].items():
+        body = body.get("do", body)
+        for entry in (e for kind in ("outs", "metrics", "plots") for e in body.get(kind, [])):
+            path, spec = (entry, None) if isinstance(entry, str) else next(iter(entry.items()))
+            if not (spec or {}).get("persist"):
+                plain.append(f"{name}: {path}")
+    return plain
+
+
+def test_dvc_deletes_no_output_before_a_stage_runs():
+    """Every stage replaces its outputs atomically (core/files.py), so every DVC output is persistent
+    (README, "When a stage fails under Snakemake or DVC")."""
+    text = (ROOT / "dvc.yaml").read_text()
+    assert plain_dvc_outputs(text) == []
+    broken = text.replace("      - data/raw/manifest.json: {persist: true}\n", "      - data/raw/manifest.json\n", 1)
+    assert broken != text and plain_dvc_outputs(broken) == ["download: data/raw/manifest.json"]
+
+
 def test_stage_modules_are_the_ones_the_workflow_calls():
     commands = {name: module for name, (module, _) in cli.COMMANDS.items() if module.startswith("stages.")}
     # a sweep cell is the train stage's code run as `ladder train --cell`

@@ -79,3 +79,16 @@ def test_snapshots_change_only_with_their_slice_and_are_dated_by_the_verdict(tmp
     paths.TOKENIZER.write_text("{ }")
     stamps.write_snapshots(config.load())
     assert json.loads(snap.read_text())["stale"] == ["outputs"]
+
+
+def test_a_folder_is_dated_as_snakemake_dates_it(tmp_path):
+    """By the .snakemake_timestamp in it, which a stage that rewrites the folder in place (live/, run by
+    DVC or by hand) leaves as an earlier Snakemake run dated it; align_dates must see that date."""
+    folder = tmp_path / "live"
+    folder.mkdir()
+    (folder / "metrics.json").write_text("{}")
+    os.utime(folder, (2e9, 2e9))
+    assert stamps._mtime(folder) == 2e9
+    (folder / ".snakemake_timestamp").touch()
+    os.utime(folder / ".snakemake_timestamp", (1e9, 1e9))
+    assert stamps._mtime(folder) == 1e9

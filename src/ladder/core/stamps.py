@@ -156,7 +156,11 @@ def write_snapshots(params: Params) -> None:
 
 
 def _mtime(path: Path) -> float:
-    return path.stat().st_mtime
+    """A file's date; a folder's as Snakemake reads it, off the .snakemake_timestamp in it when there is
+    one. A stage run by DVC or by hand rewrites a persistent folder (live/) in place, under the
+    timestamp an earlier Snakemake run left there."""
+    marker = path / ".snakemake_timestamp"
+    return (marker if path.is_dir() and marker.exists() else path).stat().st_mtime
 
 
 def align_dates(params: Params) -> None:
