@@ -7,6 +7,8 @@ outputs were built from the current params and code (src/ladder/core/stamps.py).
 """
 
 import re
+import shlex
+import sys
 from pathlib import Path
 
 from ladder.core import config as ladder_config, lock, stamps
@@ -15,8 +17,9 @@ if config:  # `snakemake --config key=value` would be silently ignored: every va
     raise WorkflowError(f"--config {' '.join(config)}: not read here; set it in params.yaml "
                         "or run `dvc exp run -S key=value`")
 
-if workflow.is_main_process and (held := lock.busy()):  # another run's jobs are running here
-    raise WorkflowError(f"{held[0]}; another run is building this project: wait for it (or stop it)")
+# this run holds the project till it ends, or another run (DVC's, a stage by hand) holds it: core/lock.py
+if workflow.is_main_process and (held := lock.hold_run(shlex.join(["snakemake", *sys.argv[1:]]))):
+    raise WorkflowError(f"{held}; another run is building this project: wait for it (or stop it)")
 
 PARAMS = ladder_config.load("params.yaml")
 stamps.write_snapshots(PARAMS)

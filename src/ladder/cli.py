@@ -72,26 +72,43 @@ def check_sizes(args) -> None:
             params.size(size)
 
 
+def check_params_first(argv: list[str]) -> None:
+    """A stage's params file, checked before the stage's own imports (torch takes seconds to import):
+    a bad value stops the stage at once, whichever tool runs it."""
+    if "-h" in argv or "--help" in argv:
+        return
+    from ladder.core import config
+
+    early = argparse.ArgumentParser(add_help=False)
+    early.add_argument("--params", default="params.yaml")
+    config.load(early.parse_known_args(argv)[0].params)
+
+
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     argv = sys.argv[1:] if argv is None else argv
-    args = parser(next((a for a in argv if a in COMMANDS), None)).parse_args(argv)
-    args.params = getattr(args, "params", "params.yaml")
+    command = next((a for a in argv if a in COMMANDS), None)
+    stage = command is not None and COMMANDS[command][0].startswith("stages.")
     try:
-        check_sizes(args)
-        stage = COMMANDS[args.command][0].startswith("stages.")
-        cell = getattr(args, "cell", None)  # `train --cell`: each sweep cell is a job of its own
-        job = f"cell@{cell}" if cell else f"{args.command}@{args.size}" if getattr(args, "size", None) else args.command
-        with lock.held(job, " ".join(["ladder", *argv])) if stage else contextlib.nullcontext():
-            args.func(args)
+        # a stage joins the project first, before its imports: a Snakemake run that holds it refuses it
+        with lock.project(" ".join(["ladder", *argv])) if stage else contextlib.nullcontext():
+            if stage:
+                check_params_first(argv)
+            args = parser(command).parse_args(argv)
+            args.params = getattr(args, "params", "params.yaml")
+            check_sizes(args)
+            cell = getattr(args, "cell", None)  # `train --cell`: each sweep cell is a job of its own
+            job = f"cell@{cell}" if cell else f"{command}@{args.size}" if getattr(args, "size", None) else command
+            with lock.held(job, " ".join(["ladder", *argv])) if stage else contextlib.nullcontext():
+                args.func(args)
     except LadderError as e:
-        print(f"ladder {args.command}: error: {e}", file=sys.stderr)
+        print(f"ladder {command}: error: {e}", file=sys.stderr)
         return 1
     except OSError as e:  # a full or read-only disk, a path that cannot be made: name the file
-        print(f"ladder {args.command}: error: {e.filename or '?'}: {e.strerror or e}", file=sys.stderr)
+        print(f"ladder {command}: error: {e.filename or '?'}: {e.strerror or e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:  # outputs are written atomically: nothing half-written is left
-        print(f"ladder {args.command}: interrupted; the previous outputs are intact (training resumes from its "
+        print(f"ladder {command}: interrupted; the previous outputs are intact (training resumes from its "
               "last checkpoint)", file=sys.stderr)
         return 130
     return 0
