@@ -22,6 +22,23 @@ from pathlib import Path
 from conftest import ENV
 
 HERE = Path(__file__).resolve().parent
+# A stand-in that holds a lock while the test runs something else: a stage job's, a Snakemake run's
+# hold on the project, or DVC's repo lock, each taken by the code that takes it for real.
+HOLD = """import sys, time
+from ladder.core import lock
+kind, *args = sys.argv[1:]
+if kind == "job":
+    held = lock.held(*args)
+    held.__enter__()
+elif kind == "run":
+    assert lock.hold_run(*args) is None
+else:
+    from dvc.lock import make_lock
+    held = make_lock(".dvc/tmp/lock")  # kept: the lock goes with the object
+    held.lock()
+print("held", flush=True)
+time.sleep(120)
+"""
 # Not outputs: the tools' own bookkeeping, rewritten by every run.
 SKIP = (".git", ".ladder", ".snakemake", ".dvc", "dvc.lock")
 
@@ -77,3 +94,25 @@ def check(result: dict, rc, names: str) -> None:
         assert line.startswith("ladder ") and ": error: " in line, line
     assert result["changed"] == [], result["changed"]
     assert result["temps"] == [], result["temps"]
+
+
+def _hold(project: Path, *args: str) -> subprocess.Popen:
+    holder = subprocess.Popen([sys.executable, "-c", HOLD, *args], cwd=project, env=ENV, stdout=subprocess.PIPE,
+                              text=True)
+    assert holder.stdout.readline().strip() == "held"
+    return holder
+
+
+def hold(project: Path, job: str, command: str) -> subprocess.Popen:
+    """A process holding `job`'s lock, as a stage running `command` would."""
+    return _hold(project, "job", job, command)
+
+
+def hold_run(project: Path, command: str) -> subprocess.Popen:
+    """A process holding the project, as the Snakemake run `command` does from its start to its end."""
+    return _hold(project, "run", command)
+
+
+def hold_dvc(project: Path) -> subprocess.Popen:
+    """A process holding DVC's repo lock, as a DVC command does while it plans, hashes or commits."""
+    return _hold(project, "dvc")

@@ -6,28 +6,17 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 from conftest import ENV, edit_params, planned, sh
-from faultlib import changed, last_line, snapshot, temps
+from faultlib import changed, hold, hold_run, last_line, snapshot, temps
 
 MODEL = "results/tiny/model.safetensors"
-HOLD = ("import sys, time\nfrom ladder.core import lock\n"
-        "with lock.held(sys.argv[1], sys.argv[2]):\n    print('held', flush=True)\n    time.sleep(60)\n")
 
 
 def ladder(project: Path, cmd: str, env: dict | None = None) -> subprocess.CompletedProcess:
     return sh(f"ladder {cmd}", project, check=False, env=env)
-
-
-def hold(project: Path, job: str, command: str) -> subprocess.Popen:
-    """A process holding `job`'s lock, as a stage running `command` would."""
-    holder = subprocess.Popen([sys.executable, "-c", HOLD, job, command], cwd=project, env=ENV, stdout=subprocess.PIPE,
-                              text=True)
-    assert holder.stdout.readline().strip() == "held"
-    return holder
 
 
 def dead_pid() -> int:
@@ -91,6 +80,18 @@ def test_a_second_snakemake_is_told_which_run_holds_the_project(faults_project):
         assert p.returncode != 0 and "incomplete" not in p.stderr
         assert f"locked by PID {holder.pid} running `ladder train --size tiny`" in p.stderr, p.stderr
         assert changed(before, snapshot(faults_project)) == [] and temps(faults_project) == []
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_a_second_snakemake_is_told_which_snakemake_holds_the_project(faults_project):
+    command = "snakemake --cores 1 results/tiny/eval.json"
+    holder = hold_run(faults_project, command)
+    try:
+        p = sh(command, faults_project, check=False)
+        assert p.returncode != 0
+        assert f".ladder/locks/project: locked by PID {holder.pid} running `{command}`" in p.stderr, p.stderr
     finally:
         holder.kill()
         holder.wait()
