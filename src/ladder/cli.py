@@ -31,6 +31,7 @@ COMMANDS = {
     "sweep": ("stages.sweep", "report the learning-rate sweep: best lr per shape (results/sweep/optima.json, sweep.png)"),
     "plan": ("tools.plan", "parameters, FLOPs, memory and estimated hours per size, on this device and common GPUs"),
     "summary": ("tools.summary", "print a table of eval results"),
+    "log": ("tools.log", "the experiment log: a row per size, DVC experiment and rung (results/log.csv, log.md)"),
     "curves": ("tools.curves", "plot loss against tokens for every size (results/curves.png)"),
     "layer-stats": ("tools.layer_stats", "plot per-layer activation and gradient statistics over training"),
     "generate": ("tools.generate", "sample text from a trained size, streamed as it is generated"),
