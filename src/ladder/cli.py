@@ -36,6 +36,7 @@ COMMANDS = {
     "plan": ("tools.plan", "parameters, FLOPs, memory and estimated hours per size; with --budget, the N and D "
              "the scaling fit recommends for that compute"),
     "summary": ("tools.summary", "print a table of eval results"),
+    "log": ("tools.log", "the experiment log: a row per size, DVC experiment and rung (results/log.csv, log.md)"),
     "curves": ("tools.curves", "plot loss against tokens for every size (results/curves.png)"),
     "layer-stats": ("tools.layer_stats", "plot per-layer activation and gradient statistics over training"),
     "generate": ("tools.generate", "sample text from a trained size, streamed as it is generated"),

@@ -34,6 +34,7 @@ LM_EVAL_TASKS = Path("workflow/lm_eval")  # lm-eval task files (`ladder lm-eval`
 LM_EVAL_DATA = RESULTS / "lm_eval"  # the documents those tasks read
 SNAPSHOTS = Path(".ladder/params")  # the params slices Snakemake watches (config.write_snapshots)
 LOCKS = Path(".ladder/locks")  # one per stage job, held while it runs (core/lock.py)
+LOG = {"csv": RESULTS / "log.csv", "md": RESULTS / "log.md"}  # `ladder log`: one row per run
 
 SWEEP = RESULTS / "sweep"
 SWEEP_CELLS = SWEEP / "cells"  # one folder per cell, laid out as a size's (Size)
