@@ -13,9 +13,11 @@ from ladder.core import scaling
 from ladder.core.config import RUNG, SHAPE
 
 TARGETS = [f"results/{s}/eval.json" for s in SIZES]
-# The held-out rung's error the fit must stay within: 3x the spread of that rung's final val loss over
-# seeds, measured when this was written (seeds 1-4 of w64-d2-16384 under the shrunk params: std 0.9%).
-HOLDOUT_TOLERANCE = 0.03
+# The held-out rung's error the fit must stay within: 5x the spread of that rung's final val loss over
+# seeds, measured when this was written (w64-d2-65536 under the shrunk params, seeds 1-4 and 1337:
+# 5.3220, 5.3216, 5.3288, 5.3344, 5.3287, std 0.10%); the fit's error at seed 1337 was +0.16%.
+# (At 8-32 steps a rung, 4x fewer tokens, the losses were no power law in D: +1.7% error.)
+HOLDOUT_TOLERANCE = 0.005
 
 
 def read(project, rel):
@@ -78,11 +80,11 @@ def test_changing_a_rung_reruns_the_fit_and_every_prediction(project):
 
 
 def test_a_new_budget_adds_only_its_rungs_then_refits(project):
-    edit_params(project, lambda p: p["scaling"].update(budgets=SCALING["budgets"] + [65536]))
+    edit_params(project, lambda p: p["scaling"].update(budgets=SCALING["budgets"] + [16384]))
     new = len(SCALING["shapes"])
     assert planned(project, *TARGETS) == {"rung": new, "fit": 1, "predict": len(SIZES), "eval": len(SIZES)}
     changed = dvc_changed(project)
-    assert changed == {f"rung@{s}-65536" for s in SCALING["shapes"]} | {"fit"}
+    assert changed == {f"rung@{s}-16384" for s in SCALING["shapes"]} | {"fit"}
 
 
 def test_changing_only_a_size_reruns_its_prediction_and_training_not_the_fit(project):

@@ -2,12 +2,15 @@
 # params.yaml's scaling: block, named as DVC's matrix names them (shape-budget); each is a real
 # training run of the train stage's code with the shipped recipe (seed, lr, train:) on the base plan.
 # The fit reads the rungs only, and predict@size reads the fit and the size's shape and budget only:
-# a size's prediction never waits for, or depends on, its own training.
+# a size's prediction never waits for, or depends on, its own training. Their priority makes the
+# scheduler run them before any training that is ready at the same time, so each prediction is on
+# record before its size starts (an order, not an edge: a new fit retrains nothing).
 
 RUNGS = PARAMS.scaling.rungs()
 
 
 rule rung:
+    priority: 10
     input:
         ancient("data/shards/train"),
         ancient("data/shards/val"),
@@ -32,6 +35,7 @@ rule rung:
 
 
 rule fit:
+    priority: 10
     input:
         "data/shards/index.json",
         expand("results/scaling/rungs/{rung}/train.json", rung=RUNGS),
@@ -49,6 +53,7 @@ rule fit:
 
 
 rule predict:
+    priority: 10
     input:
         "results/scaling/fit.json",
         "data/shards/index.json",

@@ -1,7 +1,7 @@
 """What a run left in results/, read one way by every command that shows runs (`ladder summary`, `ladder log`).
 
 An evaluated size is its eval.json (the headline metrics) and eval_provenance.json (the rest); a sweep
-cell or a scaling rung is its train.json and config.json alone, since its result is its loss. Files
+cell or a scaling rung is its train.json alone, since its result is its loss. Files
 are read through `read(path)`, which gives None for a missing file, so that a DVC experiment's copy
 of a size is read by the same code as the workspace's and the two cannot be reported differently.
 """
@@ -47,22 +47,6 @@ def evaluations(sizes: list[str], read: Reader = workspace, where: str = "") -> 
 
 
 def trained(folder: paths.Size, read: Reader = workspace) -> dict | None:
-    """A training run's train.json with the FLOPs it spent ("flops", None without its config.json);
-    None when it has not finished."""
+    """A training run's train.json, named; None when it has not finished."""
     summary = read(folder.summary)
-    if summary is None:
-        return None
-    config = read(folder.config)
-    return summary | {"name": folder.name, "flops": None if config is None else flops(config, summary["tokens"])}
-
-
-def flops(config: dict, tokens: int) -> int:
-    """Training FLOPs of a model of this config.json over `tokens`, counted as training counts them
-    (model.flops_per_token at the context it trained on; eval_provenance.json's train_flops)."""
-    import torch
-
-    from ladder.core.model import GPT, GPTConfig
-
-    with torch.device("meta"):  # no weights are allocated: only the shapes count
-        model = GPT(GPTConfig(**config))
-    return model.flops_per_token() * tokens
+    return None if summary is None else summary | {"name": folder.name}

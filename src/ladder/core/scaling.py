@@ -39,8 +39,13 @@ class Law:
     def loss(self, n, d):
         return self.E + self.A / np.power(n, self.alpha) + self.B / np.power(d, self.beta)
 
+    @property
+    def has_optimum(self) -> bool:
+        """Whether the law trades N against D at all: with an exponent at 0, more of that one never helps."""
+        return min(self.alpha, self.beta) > 1e-3 and min(self.A, self.B) > 0
+
     def optimal(self, flops):
-        """(N, D) minimising the loss at compute C = 6 N D."""
+        """(N, D) minimising the loss at compute C = 6 N D (see has_optimum)."""
         a = self.beta / (self.alpha + self.beta)
         g = (self.alpha * self.A / (self.beta * self.B)) ** (1 / (self.alpha + self.beta))
         n = g * np.power(np.asarray(flops, dtype=float) / 6, a)

@@ -46,7 +46,10 @@ def rungs(params: Params) -> pd.DataFrame:
 
 
 def frontier(law: scaling.Law, df: pd.DataFrame) -> list[dict]:
-    """The compute-optimal N and D at FLOP budgets from the cheapest rung's to 10^4 times the costliest's."""
+    """The compute-optimal N and D at FLOP budgets from the cheapest rung's to 10^4 times the costliest's
+    (none when the fit trades nothing: an exponent at 0)."""
+    if not law.has_optimum:
+        return []
     lo, hi = np.log10(6 * df["N"] * df["D"]).min(), np.log10(6 * df["N"] * df["D"]).max() + 4
     out = []
     for c in 10 ** np.arange(np.floor(lo), np.ceil(hi) + 0.5, 0.5):
@@ -74,7 +77,7 @@ def plot(df: pd.DataFrame, law: scaling.Law, front: list[dict], n_kind: str, out
                     markers={"fitted": "o", "held out": "X"}, s=70, ax=left)
     left.set(xscale="log", xlabel=f"N ({n_kind.replace('_', '-')} parameters)",
              ylabel="final val loss (nats/token)", title="rungs and the fitted law, one line per token budget")
-    left.legend(title="tokens seen", fontsize=8, title_fontsize=9)
+    left.legend(fontsize=8)  # seaborn heads its two parts: tokens (seen) and kind
 
     n = np.geomspace(df["N"].min() / 3, df["N"].max() * 100, 120)
     d = np.geomspace(df["D"].min() / 3, df["D"].max() * 100, 120)
@@ -82,9 +85,10 @@ def plot(df: pd.DataFrame, law: scaling.Law, front: list[dict], n_kind: str, out
     levels = np.quantile(law.loss(nn, dd), np.linspace(0.03, 0.97, 12))
     cs = right.contour(nn, dd, law.loss(nn, dd), levels=np.unique(np.round(levels, 2)), cmap="viridis_r", linewidths=1)
     right.clabel(cs, fontsize=7, fmt="%.2f")
-    f = pd.DataFrame(front)
+    f = pd.DataFrame(front, columns=["flops", "N", "D", "val_loss"])
     f = f[(f["N"] >= n[0]) & (f["N"] <= n[-1]) & (f["D"] >= d[0]) & (f["D"] <= d[-1])]
-    right.plot(f["N"], f["D"], "k--", lw=1.2, label="compute-optimal (C = 6ND)")
+    right.plot(f["N"], f["D"], "k--", lw=1.2, label="compute-optimal (C = 6ND)" if len(f) else
+               "no compute-optimal frontier: an exponent is 0")
     sns.scatterplot(data=df, x="N", y="D", style="kind", markers={"fitted": "o", "held out": "X"}, color="black",
                     s=50, ax=right, legend=False)
     right.set(xscale="log", yscale="log", xlabel="N", ylabel="D (tokens seen)", title="iso-loss lines of the fit")

@@ -42,8 +42,8 @@ reads:
   results/<size>/eval.json, eval_provenance.json   size: each evaluated size in the workspace
   `dvc exp show --json`, then those files as each  exp: each size the experiment rebuilt
     experiment's revision holds them
-  results/scaling/rungs/<rung>/train.json, config.json   rung
-  results/sweep/cells/<cell>/train.json, config.json     cell (only with --kinds ...,cell)
+  results/scaling/rungs/<rung>/train.json   rung (held out of the fit: its prediction, fit.json)
+  results/sweep/cells/<cell>/train.json                  cell (only with --kinds ...,cell)
 writes:
   results/log.csv   every column
   results/log.md    the table as printed
@@ -96,13 +96,24 @@ def evaluated_row(r: dict, run: str, kind: str, commit: str | None, base: str | 
             "prediction_error": r.get("prediction_error"), PARAMS: p.get("params_used") or {}, BASE: base}
 
 
+def held_out() -> dict[str, dict]:
+    """The fit's predictions for the rungs it was not fitted to (fit.json), by rung."""
+    fit = runs.workspace(paths.FIT) or {}
+    return {r["rung"]: r for r in fit.get("rungs", []) if r["held_out"]}
+
+
 def trained_rows(kind: str, folders: list[paths.Size], commit: str | None, base: str | None) -> list[dict]:
-    """Rungs and cells have no eval: their val loss is training's last (train.json's final_val_loss)."""
-    rows = []
+    """Rungs and cells have no eval: their val loss is training's last (train.json's final_val_loss); a
+    held-out rung shows what the fit predicted for it."""
+    rows, predicted = [], held_out() if kind == "rung" else {}
     for t in filter(None, map(runs.trained, folders)):
+        p = predicted.get(t["name"], {})
+        low, high = p.get("interval") or (None, None)
         rows.append({"run": t["name"], "kind": kind, "size": None, "commit": commit, "n_params": t["params"],
-                     "tokens": t["tokens"], "flops": t["flops"], "train_seconds": t["train_seconds"],
-                     "val_loss": t["final_val_loss"], PARAMS: t.get("params_used") or {}, BASE: base})
+                     "tokens": t["tokens"], "flops": t.get("flops"), "train_seconds": t["train_seconds"],
+                     "val_loss": t["final_val_loss"], "predicted_val_loss": p.get("fitted"), "predicted_low": low,
+                     "predicted_high": high, "prediction_error": p.get("error"), PARAMS: t.get("params_used") or {},
+                     BASE: base})
     return sorted(rows, key=lambda r: (r["n_params"], r["run"]))
 
 

@@ -37,8 +37,10 @@ def budget_table(params: config.Params, sizes: list[str], budget: float) -> str:
     law = scaling.Law(**fit["params"])
     laws = [scaling.from_list(x) for x in fit["bootstrap_laws"]]
     vocab, _ = cost.vocab_size(params)
-    n, d = (float(x) for x in law.optimal(budget))
-    rows = [{"what": "compute-optimal", "N": n, "D": d}]
+    rows = []
+    if law.has_optimum:
+        n, d = (float(x) for x in law.optimal(budget))
+        rows.append({"what": "compute-optimal", "N": n, "D": d})
     for size in sizes:
         e = cost.estimate(params, size, vocab)
         n_size = e.params_non_embedding if fit["n"] == "non_embedding" else e.params
@@ -51,7 +53,8 @@ def budget_table(params: config.Params, sizes: list[str], budget: float) -> str:
     rungs = max(r["N"] for r in fit["rungs"]), max(r["D"] for r in fit["rungs"])
     df["beyond rungs (N, D)"] = [f"{r.N / rungs[0]:.3g}x, {r.D / rungs[1]:.3g}x" for r in df.itertuples()]
     head = (f"budget {budget:.3g} FLOPs (C = 6ND, N = {fit['n'].replace('_', '-')} parameters); "
-            f"fit: {paths.FIT}, from rungs costing {fit['rung_flops']:.3g} FLOPs")
+            f"fit: {paths.FIT}, from rungs costing {fit['rung_flops']:.3g} FLOPs"
+            + ("" if law.has_optimum else "; the fit has an exponent at 0, so no compute-optimal point"))
     return head + "\n" + df.to_string(index=False, formatters={"N": "{:.3g}".format, "D": "{:.3g}".format,
                                                                "tokens/N": "{:.1f}".format,
                                                                "predicted val loss": "{:.3f}".format})

@@ -38,6 +38,12 @@ def card(r: dict) -> str:
     if r["cloze"] is not None:
         lines.append(f"  next sentence picked right: {r['cloze']:.0%} of {p['cloze']['items']} "
                      f"(chance {p['cloze']['chance']:.0%})")
+    if pred := p.get("prediction"):
+        lo, hi = pred["interval"]
+        lines.append(f"  predicted by the scaling fit{' before it trained' if pred['written_before_training'] else ''}: "
+                     f"val loss {pred['predicted_val_loss']:.3f} ({pred['level']:.0%} interval {lo:.3f}-{hi:.3f}); "
+                     f"it reached {pred['actual_val_loss']:.3f}, {pred['error']:+.1%}"
+                     f"{'' if pred['inside_interval'] else ', outside the interval'} (results/scaling/fit.png)")
     greedy = next((s["text"] for s in p["samples"] if s["mode"] == "greedy"), None)
     if greedy:
         lines.append(f"  greedy sample: {' '.join(greedy.split())[:100]!r}")
