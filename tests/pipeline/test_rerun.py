@@ -175,8 +175,9 @@ def test_params_round_trip_through_an_experiment_makes_both_tools_plan_training(
     sh("dvc exp run -S lr=0.006", project)
     sh("git checkout params.yaml", project)
     assert yaml.safe_load((project / "params.yaml").read_text())["lr"] == lr
-    assert planned(project, *all_targets()) == {"train": len(SIZES), "eval": len(SIZES), "score": 1}
-    assert dvc_changed(project) == per_size("train")
+    assert planned(project, *all_targets()) == {"train": len(SIZES), "eval": len(SIZES), "score": 1,
+                                                "rung": len(rungs()), "fit": 1, "predict": len(SIZES)}
+    assert dvc_changed(project) == per_size("train") | rungs()
     edit_params(project, lambda p: p.update(lr=0.006))
     assert planned(project, *all_targets()) == {}
     assert dvc_changed(project) == set()
@@ -184,7 +185,7 @@ def test_params_round_trip_through_an_experiment_makes_both_tools_plan_training(
 
 def test_params_round_trip_through_dvc_repro(project):
     edit_params(project, lambda p: p["sizes"]["mini"].update(n_embd=48))
-    assert dvc_ran(sh("dvc repro", project).stdout) == {"train@mini", "eval@mini"}
+    assert dvc_ran(sh("dvc repro", project).stdout) == {"predict@mini", "train@mini", "eval@mini"}
     edit_params(project, lambda p: p["sizes"]["mini"].update(n_embd=32))  # back to what Snakemake built
-    assert planned(project, *all_targets()) == {"train": 1, "eval": 1}
-    assert dvc_changed(project) == {"train@mini"}
+    assert planned(project, *all_targets()) == {"predict": 1, "train": 1, "eval": 1}
+    assert dvc_changed(project) == {"predict@mini", "train@mini"}
