@@ -38,12 +38,14 @@ shell.prefix('set -euo pipefail; '
 wildcard_constraints:
     size="|".join(PARAMS.sizes),
     cell="|".join(map(re.escape, PARAMS.sweep.cells())),
+    rung="|".join(PARAMS.scaling.rungs()),
 
 
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/sweep.smk"
+include: "workflow/rules/scaling.smk"
 
 
 rule all:

@@ -13,6 +13,11 @@ What it sets, and why:
   (a compile per cell would cost more than the cell).
 - longer evaluations (1M tokens during training, 2M at eval) so seed-to-seed differences are not
   evaluation noise.
+- the scaling ladder: 4 shapes (0.1M-3.2M non-embedding parameters, 32x) x 3 token budgets
+  (2.4M-9.4M, 4x) at the ladder's batch and recipe, so that each rung differs from small and medium
+  only in shape and tokens; together 9.9% of small's training FLOPs at 30M tokens (fit.json's
+  rung_flops says exactly), under the 10% cap the prediction target sets. At a 32k vocabulary the
+  output layer is most of a narrow rung's FLOPs, which is what keeps the rungs this small.
 """
 
 from __future__ import annotations
@@ -43,6 +48,10 @@ def main() -> None:
                       train={"tokens": 8_126_464, "batch_tokens": 65536, "micro_batch": 32, "eval_every": 124,
                              "checkpoint_every": 124, "compile": "off"},
                       lrs=[0.004, 0.008, 0.016, 0.032, 0.064, 0.128])
+    p["scaling"].update(shapes=["w64-d2", "w128-d2", "w128-d4", "w256-d4"], head_dim=32, budget="tokens",
+                        budgets=[2_359_296, 4_718_592, 9_437_184], holdout=["w256-d4-4718592"],
+                        train={"batch_tokens": 65536, "micro_batch": 64, "eval_every": 1000, "checkpoint_every": 1000,
+                               "compile": "off"})
     p["eval"]["max_tokens"] = 2097152
     if a.seed is not None:
         p["seed"] = a.seed

@@ -40,6 +40,9 @@ SIZES = ["tiny", "mini", "medium"]
 SWEEP = dict(shapes=["w32-d1", "w64-d1"], head_dim=16, parametrizations=["sp", "mup"], lrs=[0.003, 0.006], seeds=[1],
              train={"tokens": 2048})  # 8 cells of 2 steps; base shape w32-d1
 PLANS = {"tiny": "base", "mini": "base", "medium": "scored"}  # medium trains on the order tiny's model scores
+SCALING = dict(shapes=["w16-d1", "w32-d1", "w32-d2", "w64-d2"], head_dim=16, budgets=[32768, 65536, 131072],
+               holdout=["w64-d2-65536"], bootstrap=20,
+               train={"eval_every": 1000, "checkpoint_every": 1000, "eval_tokens": 8192})  # 12 rungs, 32-128 steps
 
 
 def sh(cmd: str, cwd: Path, check: bool = True, env: dict | None = None) -> subprocess.CompletedProcess:
@@ -62,6 +65,7 @@ def shrink(params: dict) -> dict:
     params["eval"].update(max_tokens=2048, max_new_tokens=8, prompts=["The history of"], cloze_items=20)
     params["train"].update(mup_base_width=32, mup_base_depth=1)
     params["sweep"].update(SWEEP)
+    params["scaling"].update(SCALING)
     return params
 
 
@@ -124,6 +128,17 @@ def cells() -> set[str]:
     return {f"cell@{c}" for c in Sweep(**SWEEP).cells()}
 
 
+def shrunk_rungs() -> list[str]:
+    from ladder.core.config import Scaling
+
+    return Scaling(**(yaml.safe_load((ROOT / "params.yaml").read_text())["scaling"] | SCALING)).rungs()
+
+
+def rungs() -> set[str]:
+    """DVC's names of the scaling rung stages under the shrunk params."""
+    return {f"rung@{r}" for r in shrunk_rungs()}
+
+
 def all_targets() -> list[str]:
     return [f"results/{s}/eval.json" for s in SIZES] + ["results/sweep/optima.json"]
 
@@ -157,8 +172,9 @@ def fresh(pristine: Path, tmp_path: Path) -> Path:
     return clone(pristine, tmp_path / "fresh")
 
 
-FAULTS_BUILD = ["download", "subset", "tokenizer", "shard", "curriculum", "train --size tiny", "eval --size tiny",
-                "score"]
+def faults_build() -> list[str]:
+    return ["download", "subset", "tokenizer", "shard", "curriculum", *(f"train --rung {r}" for r in shrunk_rungs()),
+            "fit", "predict --size tiny", "train --size tiny", "eval --size tiny", "score"]
 
 
 @pytest.fixture(scope="session")
@@ -166,7 +182,7 @@ def faults_base(tmp_path_factory) -> Path:
     """The fault suite's project: every stage run once by `ladder` (tiny trained, the scored plan made)."""
     project = copy_repo(tmp_path_factory.mktemp("faults"))
     # the commands in one process: what `ladder <stage>` runs, without an interpreter start each
-    script = f"import sys\nfrom ladder import cli\nsys.exit(any(cli.main(c.split()) for c in {FAULTS_BUILD!r}))"
+    script = f"import sys\nfrom ladder import cli\nsys.exit(any(cli.main(c.split()) for c in {faults_build()!r}))"
     p = subprocess.run([sys.executable, "-c", script], cwd=project, env=ENV, capture_output=True, text=True)
     assert p.returncode == 0, p.stderr[-4000:]
     return project

@@ -26,11 +26,17 @@ COMMANDS = {
     "shard": ("stages.shard", "tokenize both splits into binary shards (data/shards/)"),
     "curriculum": ("stages.curriculum", "write the base staging plan training follows (data/curriculum/base/)"),
     "score": ("stages.score", "order documents by a trained size's loss: the scored plan (data/curriculum/scored/)"),
-    "train": ("stages.train", "train one size (results/<size>/) or one sweep cell (results/sweep/cells/<cell>/)"),
-    "eval": ("stages.evaluate", "evaluate one trained size (results/<size>/eval.json)"),
+    "train": ("stages.train", "train one size (results/<size>/), sweep cell (results/sweep/cells/<cell>/) or scaling "
+              "rung (results/scaling/rungs/<rung>/)"),
+    "eval": ("stages.evaluate", "evaluate one trained size and score its prediction (results/<size>/eval.json)"),
     "sweep": ("stages.sweep", "report the learning-rate sweep: best lr per shape (results/sweep/optima.json, sweep.png)"),
-    "plan": ("tools.plan", "parameters, FLOPs, memory and estimated hours per size, on this device and common GPUs"),
+    "fit": ("stages.fit", "fit the scaling law L(N, D) to the rungs (results/scaling/fit.json, fit.png)"),
+    "predict": ("stages.predict", "predict a size's final val loss from the fit, before it trains "
+                "(results/<size>/prediction.json)"),
+    "plan": ("tools.plan", "parameters, FLOPs, memory and estimated hours per size; with --budget, the N and D "
+             "the scaling fit recommends for that compute"),
     "summary": ("tools.summary", "print a table of eval results"),
+    "log": ("tools.log", "the experiment log: a row per size, DVC experiment and rung (results/log.csv, log.md)"),
     "curves": ("tools.curves", "plot loss against tokens for every size (results/curves.png)"),
     "layer-stats": ("tools.layer_stats", "plot per-layer activation and gradient statistics over training"),
     "generate": ("tools.generate", "sample text from a trained size, streamed as it is generated"),
@@ -97,8 +103,9 @@ def main(argv: list[str] | None = None) -> int:
             args = parser(command).parse_args(argv)
             args.params = getattr(args, "params", "params.yaml")
             check_sizes(args)
-            cell = getattr(args, "cell", None)  # `train --cell`: each sweep cell is a job of its own
-            job = f"cell@{cell}" if cell else f"{command}@{args.size}" if getattr(args, "size", None) else command
+            # `train --cell` / `--rung`: each sweep cell and scaling rung is a job of its own
+            run = next(((flag, name) for flag in ("cell", "rung") if (name := getattr(args, flag, None))), None)
+            job = f"{run[0]}@{run[1]}" if run else f"{command}@{args.size}" if getattr(args, "size", None) else command
             with lock.held(job, " ".join(["ladder", *argv])) if stage else contextlib.nullcontext():
                 args.func(args)
     except LadderError as e:

@@ -29,7 +29,7 @@ sys.path[:0] = [str(HERE), str(HERE.parent)]
 from faultlib import changed, snapshot, temps  # noqa: E402
 from ladder import cli  # noqa: E402
 
-TIMING = ("seconds", "per_s")  # keys that time a run, not what it computed
+TIMING = ("seconds", "per_s", "_at")  # keys that time a run (or date it: started_at), not what it computed
 
 
 def untimed(obj):

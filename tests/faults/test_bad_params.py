@@ -39,6 +39,12 @@ CASES = [
     ("yaml_syntax", ["download"], YAML_HEAD + "data: [unclosed\n", "line 4, column 1"),
     ("not_a_mapping", ["download"], "- a\n- b\n", "must be a mapping"),
     ("params_missing", ["download", "--params", "nosuch.yaml"], None, "nosuch.yaml"),
+    ("rung_unknown", ["train", "--rung", "w99-d9-5"], {}, "scaling: no rung 'w99-d9-5'"),
+    ("holdout_not_a_rung", ["fit"], {"scaling.holdout": ["w1-d1-1"]}, "scaling: holdout"),
+    ("too_few_rungs_to_fit", ["fit"], {"scaling.shapes": ["w16-d1", "w32-d1"], "scaling.holdout": ["w16-d1-32768"]},
+     "scaling: holdout: leaves 5"),
+    ("rung_budget_in_train", ["predict", "--size", "tiny"], {"scaling.train": {"tokens": 5}}, "scaling.train"),
+    ("two_budgets", TRAIN, {"train.flops": 1e12, "train.tokens": 4096}, "set one budget"),
 ]
 
 

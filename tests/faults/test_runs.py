@@ -9,7 +9,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from conftest import ENV, edit_params, planned, sh
+from conftest import ENV, edit_params, planned, rungs, sh
 from faultlib import changed, hold, hold_run, last_line, snapshot, temps
 
 MODEL = "results/tiny/model.safetensors"
@@ -51,7 +51,8 @@ def test_snakemake_reruns_a_stage_killed_under_it_and_what_follows(faults_projec
         time.sleep(0.02)
     os.kill(pid, signal.SIGKILL)
     assert run.wait() != 0
-    assert planned(faults_project, "results/tiny/eval.json") == {"shard": 1, "curriculum": 1, "train": 1, "eval": 1}
+    assert planned(faults_project, "results/tiny/eval.json") == {"shard": 1, "curriculum": 1, "train": 1, "eval": 1,
+                                                                 "rung": len(rungs()), "fit": 1, "predict": 1}
     # Snakemake removes the job's outputs but not their temp siblings: the rerun clears the dead one
     sh("snakemake --cores 1 data/shards/index.json", faults_project)
     assert temps(faults_project) == []

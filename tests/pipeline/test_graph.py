@@ -40,7 +40,7 @@ def snakemake_graph(project) -> dict[str, dict]:
     for row in csv.DictReader(io.StringIO(summary), delimiter="\t"):
         inputs = row["input-file(s)"].split(",")
         parts = row["output_file"].split("/")
-        size = parts[1] if row["rule"] in ("train", "eval") else parts[3] if row["rule"] == "cell" else None
+        size = parts[1] if row["rule"] in config.PER_SIZE else parts[3] if row["rule"] in ("cell", "rung") else None
         name = stage_name(row["rule"], size)
         snap = [f for f in inputs if f.startswith(SNAPSHOTS)]
         assert snap == [f"{SNAPSHOTS}{name}.json"], (name, snap)
@@ -54,12 +54,18 @@ def snakemake_graph(project) -> dict[str, dict]:
     return graph
 
 
+# A DVC matrix cannot list its members as another stage's deps: the report over them takes their folder.
+MATRIX = {"sweep": (paths.SWEEP_CELLS, paths.cell, lambda p: p.sweep.cells()),
+          "fit": (paths.SCALING_RUNGS, paths.rung, lambda p: p.scaling.rungs())}
+
+
 def test_dvc_and_snakemake_describe_the_same_graph(built):
     dvc, smk = dvc_graph(built), snakemake_graph(built)
-    # a DVC matrix cannot list its members as another stage's deps: the sweep takes the cells' folder
-    cells = [d for d in smk["sweep"]["deps"] if d.startswith(f"{paths.SWEEP_CELLS}/")]
-    assert sorted(cells) == sorted(str(paths.cell(c).summary) for c in config.load(built / "params.yaml").sweep.cells())
-    smk["sweep"]["deps"] = sorted({str(paths.SWEEP_CELLS)} | set(smk["sweep"]["deps"]) - set(cells))
+    params = config.load(built / "params.yaml")
+    for report, (folder, run, names) in MATRIX.items():
+        members = [d for d in smk[report]["deps"] if d.startswith(f"{folder}/")]
+        assert sorted(members) == sorted(str(run(c).summary) for c in names(params))
+        smk[report]["deps"] = sorted({str(folder)} | set(smk[report]["deps"]) - set(members))
     assert set(dvc) == set(smk)
     for name in dvc:
         assert dvc[name] == smk[name], name
@@ -76,10 +82,11 @@ def test_stamps_cover_exactly_the_small_inputs_each_stage_declares(built):
         base, _, size = name.partition("@")
         small = {d for d in stage["deps"] if d in manifests}
         expected = {str(p) for p in stamps.inputs(params, base, size or None)}
-        if base == "sweep":  # the folder of cells (test above) stands for every cell's summary
-            assert stage["deps"][0] == str(paths.SWEEP_CELLS) and expected == {
-                str(paths.cell(c).summary) for c in params.sweep.cells()}
-            expected = set()
+        if base in MATRIX:  # the folder of cells or rungs (test above) stands for every member's summary
+            folder, run, names = MATRIX[base]
+            members = {str(run(c).summary) for c in names(params)}
+            assert str(folder) in stage["deps"] and members <= expected
+            expected -= members
         assert small == expected, name
 
 
@@ -108,9 +115,10 @@ def test_stage_params_match_what_stages_declare(built):
         base, _, size = name.partition("@")
         assert base in STAGE_PARAMS
         assert stage["params"] == sorted(stage_keys(base, size or None)), name
-    assert {n.partition("@")[2] for n in dvc if "@" in n and not n.startswith("cell@")} == set(SIZES)
-    assert {n.partition("@")[2] for n in dvc if n.startswith("cell@")} == set(
-        config.load(built / "params.yaml").sweep.cells())
+    params = config.load(built / "params.yaml")
+    assert {n.partition("@")[2] for n in dvc if "@" in n and not n.startswith(("cell@", "rung@"))} == set(SIZES)
+    assert {n.partition("@")[2] for n in dvc if n.startswith("cell@")} == set(params.sweep.cells())
+    assert {n.partition("@")[2] for n in dvc if n.startswith("rung@")} == set(params.scaling.rungs())
 
 
 def test_plots_are_declared_per_size_so_only_sizes_that_exist_are_drawn():
@@ -121,14 +129,16 @@ def test_plots_are_declared_per_size_so_only_sizes_that_exist_are_drawn():
 
 
 def test_gpu_profile_gives_the_one_gpu_to_every_rule_that_uses_it():
-    """Rules whose command puts a model on the device hold the profile's single `gpu` resource, so
-    two of them never share a card (score next to train would not fit a 12 GB GPU)."""
+    """Rules whose command puts a model on the device (its stage picks one: core/device.py's pick) hold
+    the profile's single `gpu` resource, so two of them never share a card (score next to train would
+    not fit a 12 GB GPU)."""
     profile = yaml.safe_load((ROOT / "workflow/profiles/gpu/config.yaml").read_text())
     held = {entry.partition(":")[0] for entry in profile["set-resources"] if entry.endswith(":gpu=1")}
     uses_device = set()
     for rules in (ROOT / "workflow/rules").glob("*.smk"):
         for rule, command in re.findall(r'^rule (\w+):.*?"ladder (\w+)', rules.read_text(), re.S | re.M):
-            if "src/ladder/core/device.py" in stamps.code_files(command):
+            module = ROOT / "src/ladder/stages" / f"{stamps.STAGE_MODULES[command]}.py"
+            if "dev.pick()" in module.read_text():
                 uses_device.add(rule)
-    assert uses_device == {"score", "train", "cell", "eval"}
+    assert uses_device == {"score", "train", "cell", "rung", "eval"}
     assert held == uses_device

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import yaml
 
-from conftest import SIZES, all_targets, cells, dvc_changed, dvc_ran, edit_params, planned, sh
+from conftest import SIZES, all_targets, cells, dvc_changed, dvc_ran, edit_params, planned, rungs, sh
 from ladder.core import stamps
 
 DATA = {"download", "subset", "tokenizer", "shard", "curriculum"}
@@ -40,7 +40,7 @@ def test_snakemake_run_leaves_dvc_up_to_date_and_plans_nothing(built):
 
 def test_size_change_reruns_only_that_size_under_snakemake(project):
     edit_params(project, lambda p: p["sizes"]["medium"].update(n_embd=48))
-    assert planned(project, *all_targets()) == {"train": 1, "eval": 1}
+    assert planned(project, *all_targets()) == {"predict": 1, "train": 1, "eval": 1}
     before = snapshot(project)
     sh(f"snakemake --cores 1 {' '.join(all_targets())}", project)
     touched = changed_files(before, snapshot(project))
@@ -50,34 +50,38 @@ def test_size_change_reruns_only_that_size_under_snakemake(project):
 
 def test_size_change_reruns_only_that_size_under_dvc(project):
     edit_params(project, lambda p: p["sizes"]["medium"].update(n_embd=48))
-    assert dvc_changed(project) == {"train@medium"}  # status names the stages whose own inputs changed
+    # status names the stages whose own inputs changed
+    assert dvc_changed(project) == {"predict@medium", "train@medium"}
     before = snapshot(project)
     ran = dvc_ran(sh("dvc repro", project).stdout)
-    assert ran == {"train@medium", "eval@medium"}
+    assert ran == {"predict@medium", "train@medium", "eval@medium"}
     touched = changed_files(before, snapshot(project))
     assert all(f.startswith("results/medium/") for f in touched), touched
     assert planned(project, *all_targets()) == {}
 
 
 def test_lr_change_reruns_all_training_but_no_data_stage(project):
-    """...and no sweep cell: a cell's lr is in its name, not read from `lr`."""
+    """...and no sweep cell: a cell's lr is in its name, not read from `lr`. The rungs train with the
+    shipped recipe, so they rerun, and the fit and every prediction after them."""
     edit_params(project, lambda p: p.update(lr=0.001))
     # score reruns too: the scorer (tiny) retrains, and medium trains on the order its model gives
-    assert planned(project, *all_targets()) == {"train": len(SIZES), "eval": len(SIZES), "score": 1}
-    assert dvc_changed(project) == per_size("train")
+    assert planned(project, *all_targets()) == {"train": len(SIZES), "eval": len(SIZES), "score": 1,
+                                                "rung": len(rungs()), "fit": 1, "predict": len(SIZES)}
+    assert dvc_changed(project) == per_size("train") | rungs()
     ran = dvc_ran(sh("dvc repro", project).stdout)
-    assert ran == per_size("train") | per_size("eval") | {"score"}
+    assert ran == per_size("train") | per_size("eval") | {"score", "fit"} | rungs() | per_size("predict")
     assert planned(project, *all_targets()) == {}
 
 
 def test_vocab_change_reruns_tokenizer_and_everything_downstream(project):
     edit_params(project, lambda p: p["tokenizer"].update(vocab_size=400))
     downstream = {"tokenizer": 1, "shard": 1, "curriculum": 1, "score": 1, "train": len(SIZES), "eval": len(SIZES),
-                  "cell": len(cells()), "sweep": 1}
+                  "cell": len(cells()), "sweep": 1, "rung": len(rungs()), "fit": 1, "predict": len(SIZES)}
     assert planned(project, *all_targets()) == downstream
     assert dvc_changed(project) == {"tokenizer"}
     ran = dvc_ran(sh("dvc repro", project).stdout)
-    assert ran == {"tokenizer", "shard", "curriculum", "score", "sweep"} | per_size("train") | per_size("eval") | cells()
+    assert ran == ({"tokenizer", "shard", "curriculum", "score", "sweep", "fit"} | per_size("train") | per_size("eval")
+                   | cells() | rungs() | per_size("predict"))
     assert planned(project, *all_targets()) == {}
     assert json.loads((project / "data/tokenizer/report.json").read_text())["vocab_size"] == 400
 
@@ -87,17 +91,17 @@ def test_dvc_repro_leaves_snakemake_nothing_to_do(fresh):
     assert planned(fresh, *all_targets()) == {}
     # and a params change after a DVC-built result still reaches Snakemake
     edit_params(fresh, lambda p: p["sizes"]["mini"].update(n_layer=2))
-    assert planned(fresh, *all_targets()) == {"train": 1, "eval": 1}
+    assert planned(fresh, *all_targets()) == {"predict": 1, "train": 1, "eval": 1}
 
 
 def test_retraining_the_scorer_rescores_and_retrains_only_the_scored_sizes(project):
     """The DAG edge train@tiny -> score -> train@medium, in both tools; mini (base plan) stays."""
     edit_params(project, lambda p: p["sizes"]["tiny"].update(n_embd=48))
-    assert planned(project, *all_targets()) == {"train": 2, "eval": 2, "score": 1}
-    assert dvc_changed(project) == {"train@tiny"}
+    assert planned(project, *all_targets()) == {"predict": 1, "train": 2, "eval": 2, "score": 1}
+    assert dvc_changed(project) == {"predict@tiny", "train@tiny"}
     before = snapshot(project)
     ran = dvc_ran(sh("dvc repro", project).stdout)
-    assert ran == {"train@tiny", "eval@tiny", "score", "train@medium", "eval@medium"}
+    assert ran == {"predict@tiny", "train@tiny", "eval@tiny", "score", "train@medium", "eval@medium"}
     touched = changed_files(before, snapshot(project))
     assert not any(f.startswith("results/mini/") for f in touched), touched
     assert "data/curriculum/scored/order.npy" in touched or "data/curriculum/scored/scores.npy" in touched
@@ -126,10 +130,11 @@ def test_timestamps_alone_rerun_nothing(project):
 def runs_loader() -> dict[str, int]:
     """Snakemake's job counts for the stages that run core/loader.py (from their import closures)."""
     jobs: dict[str, int] = {}
-    for stage in ("curriculum", "score", "train", "eval", "cell"):
+    for stage in ("curriculum", "score", "train", "eval", "cell", "rung"):
         assert "src/ladder/core/loader.py" in stamps.code_files(stage)
-        jobs[stage] = len(SIZES) if stage in ("train", "eval") else len(cells()) if stage == "cell" else 1
-    return jobs | {"sweep": 1}  # the report of the retrained cells
+        jobs[stage] = {"train": len(SIZES), "eval": len(SIZES), "cell": len(cells()), "rung": len(rungs())}.get(stage, 1)
+    # the reports of the retrained cells and rungs, and the predictions from the new fit
+    return jobs | {"sweep": 1, "fit": 1, "predict": len(SIZES)}
 
 
 def edit_source(project: Path, rel: str) -> None:
@@ -146,9 +151,10 @@ def test_editing_the_loader_reruns_training_and_evaluation_under_snakemake(proje
 
 def test_editing_the_loader_reruns_training_and_evaluation_under_dvc(project):
     edit_source(project, "src/ladder/core/loader.py")
-    stages = {"curriculum", "score"} | per_size("train") | per_size("eval") | cells()
+    stages = {"curriculum", "score"} | per_size("train") | per_size("eval") | cells() | rungs()
     assert dvc_changed(project) == stages
-    stages |= {"sweep"}  # its input, the cells' folder, changes only once they rerun
+    # their inputs, the folders of cells and rungs, change only once those rerun
+    stages |= {"sweep", "fit"} | per_size("predict")
     assert dvc_ran(sh("dvc repro", project).stdout) == stages
     assert planned(project, *all_targets()) == {}
 
@@ -169,8 +175,9 @@ def test_params_round_trip_through_an_experiment_makes_both_tools_plan_training(
     sh("dvc exp run -S lr=0.006", project)
     sh("git checkout params.yaml", project)
     assert yaml.safe_load((project / "params.yaml").read_text())["lr"] == lr
-    assert planned(project, *all_targets()) == {"train": len(SIZES), "eval": len(SIZES), "score": 1}
-    assert dvc_changed(project) == per_size("train")
+    assert planned(project, *all_targets()) == {"train": len(SIZES), "eval": len(SIZES), "score": 1,
+                                                "rung": len(rungs()), "fit": 1, "predict": len(SIZES)}
+    assert dvc_changed(project) == per_size("train") | rungs()
     edit_params(project, lambda p: p.update(lr=0.006))
     assert planned(project, *all_targets()) == {}
     assert dvc_changed(project) == set()
@@ -178,7 +185,7 @@ def test_params_round_trip_through_an_experiment_makes_both_tools_plan_training(
 
 def test_params_round_trip_through_dvc_repro(project):
     edit_params(project, lambda p: p["sizes"]["mini"].update(n_embd=48))
-    assert dvc_ran(sh("dvc repro", project).stdout) == {"train@mini", "eval@mini"}
+    assert dvc_ran(sh("dvc repro", project).stdout) == {"predict@mini", "train@mini", "eval@mini"}
     edit_params(project, lambda p: p["sizes"]["mini"].update(n_embd=32))  # back to what Snakemake built
-    assert planned(project, *all_targets()) == {"train": 1, "eval": 1}
-    assert dvc_changed(project) == {"train@mini"}
+    assert planned(project, *all_targets()) == {"predict": 1, "train": 1, "eval": 1}
+    assert dvc_changed(project) == {"predict@mini", "train@mini"}

@@ -23,7 +23,7 @@ def jobs(out: str) -> dict[str, dict[str, str]]:
 
 def test_profile_parses_and_names_the_slurm_executor():
     profile = yaml.safe_load((ROOT / PROFILE / "config.yaml").read_text())
-    assert profile["executor"] == "slurm" and set(profile["set-resources"]) == {"score", "train", "cell", "eval"}
+    assert profile["executor"] == "slurm" and set(profile["set-resources"]) == {"score", "train", "cell", "rung", "eval"}
     assert all("tasks" not in r for r in profile["set-resources"].values())  # one task per GPU job
 
 

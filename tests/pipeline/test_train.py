@@ -20,7 +20,8 @@ def test_train_and_eval_outputs(built):
     prov = json.loads((out / "eval_provenance.json").read_text())
     assert summary["tokens"] == 4096 and summary["steps"] == 4
     # eval.json: the headline numbers only, one dvc exp show column each
-    assert set(ev) == {"val_loss", "val_bits_per_byte", "cloze", "tokens_trained", "train_seconds"}
+    assert set(ev) == {"val_loss", "val_bits_per_byte", "cloze", "tokens_trained", "train_seconds",
+                       "predicted_val_loss", "prediction_error"}
     assert all(isinstance(v, (int, float)) for v in ev.values())
     for key in ("val", "extra", "cloze", "params_non_embedding", "train_flops", "samples", "git_commit",
                 "data_sha256", "params_used", "built_from"):

@@ -114,7 +114,7 @@ def test_dvc_deletes_no_output_before_a_stage_runs():
 def test_stage_modules_are_the_ones_the_workflow_calls():
     commands = {name: module for name, (module, _) in cli.COMMANDS.items() if module.startswith("stages.")}
     # a sweep cell is the train stage's code run as `ladder train --cell`
-    assert {name: module.removeprefix("stages.") for name, module in commands.items()} | {"cell": "train"} \
+    assert {name: module.removeprefix("stages.") for name, module in commands.items()} | {"cell": "train", "rung": "train"} \
         == stamps.STAGE_MODULES
     assert set(stamps.STAGE_MODULES) == set(config.STAGE_PARAMS)
     on_disk = {p.stem for p in (PACKAGE / "stages").glob("*.py")} - {"__init__"}

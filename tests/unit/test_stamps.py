@@ -46,7 +46,9 @@ def test_snapshots_change_only_with_their_slice_and_are_dated_by_the_verdict(tmp
     edit_params(tmp_path, lambda p: p.update(lr=0.01))
     stamps.write_snapshots(config.load())
     after = {f.name: f.read_text() for f in snaps.iterdir()}
-    assert {n for n in after if after[n] != before[n]} == {f"train@{s}.json" for s in params.sizes}
+    # every size's training and every scaling rung (the shipped recipe at a smaller shape) read lr
+    assert {n for n in after if after[n] != before[n]} == ({f"train@{s}.json" for s in params.sizes}
+                                                           | {f"rung@{r}.json" for r in params.scaling.rungs()})
 
     # a manifest that records the current stamp: the snapshot is dated at the epoch (reruns nothing)
     paths.TOKENIZER.parent.mkdir(parents=True, exist_ok=True)

@@ -1,4 +1,4 @@
-# Shared by data.smk, train.smk and sweep.smk: the params snapshot and code of each stage, the plan a size trains on,
+# Shared by data.smk, train.smk, sweep.smk and scaling.smk: the params snapshot and code of each stage, the plan a size trains on,
 # a training job's time limit, and DVC's names for the jobs Snakemake ran.
 
 import os
@@ -38,5 +38,5 @@ def dvc_stages(jobs):
         size = job.wildcards.get("size")
         if job.rule.name == "all" or (size and size not in PARAMS.pipeline.sizes):
             continue
-        names.add(ladder_config.stage_name(job.rule.name, size or job.wildcards.get("cell")))
+        names.add(ladder_config.stage_name(job.rule.name, size or job.wildcards.get("cell") or job.wildcards.get("rung")))
     return sorted(names)

@@ -65,6 +65,7 @@ rule eval:
         ancient("results/{size}/model.safetensors"),
         "results/{size}/config.json",
         "results/{size}/train.json",
+        "results/{size}/prediction.json",
         ancient("data/shards/val"),
         "data/shards/index.json",
         ancient("data/subset/val.jsonl"),

@@ -92,7 +92,8 @@ class Train(Strict):
     seq_len: PosInt
     batch_tokens: PosInt
     micro_batch: PosInt
-    tokens: PosInt | None  # explicit budget; when unset, tokens_per_param x parameters
+    tokens: PosInt | None  # explicit budget; when unset, flops / FLOPs per token, else tokens_per_param x parameters
+    flops: Annotated[float, Field(gt=0)] | None  # a compute budget instead (training FLOPs, core/model.py)
     tokens_per_param: Annotated[float, Field(gt=0)]
     schedule: Literal["cosine", "wsd"]
     warmup_frac: Annotated[float, Field(ge=0, lt=1)]
@@ -129,6 +130,8 @@ class Train(Strict):
         if self.batch_tokens % micro:
             raise ValueError(f"batch_tokens ({self.batch_tokens}) must be a multiple of micro_batch x seq_len x devices "
                              f"({self.micro_batch} x {self.seq_len} x {self.devices} = {micro})")
+        if self.tokens and self.flops:
+            raise ValueError(f"set one budget: tokens ({self.tokens}) or flops ({self.flops:g}), not both")
         if self.optimizer == "muon" and self.parallel == "fsdp" and self.devices > 1:
             raise ValueError("optimizer: muon orthogonalizes whole matrices, which FSDP shards; use parallel: ddp")
         return self
@@ -200,6 +203,56 @@ class Sweep(Strict):
                 for lr in self.lrs for seed in self.seeds]
 
 
+RUNG = re.compile(r"(w\d+-d\d+)-(\d+)")  # shape-budget, as DVC's matrix names it
+
+
+class Scaling(Strict):
+    """Scaling-law rungs (one training run per shape x budget, on the shipped recipe) and the fit of
+    L(N, D) to their final val losses, from which every named size's loss is predicted."""
+
+    shapes: list[str]  # "w<n_embd>-d<n_layer>"
+    head_dim: PosInt
+    budget: Literal["tokens", "flops"]  # what budgets counts: tokens seen, or training FLOPs (an IsoFLOP grid)
+    budgets: list[PosInt]
+    holdout: list[str]  # rungs trained but kept out of the fit: what it predicts for them scores it
+    n: Literal["non_embedding", "total"]  # which parameter count the law takes as N
+    huber_delta: Annotated[float, Field(gt=0)]
+    bootstrap: Annotated[int, Field(ge=10)]
+    interval: Annotated[float, Field(gt=0, lt=1)]
+    train: dict[str, Any]  # overrides of the shared train: block for every rung
+
+    @field_validator("shapes")
+    @classmethod
+    def _shapes(cls, v):
+        for shape in v:
+            if not SHAPE.fullmatch(shape):
+                raise ValueError(f"{shape!r} is not w<width>-d<depth>, e.g. w64-d2")
+        return v
+
+    @model_validator(mode="after")
+    def _grid(self):
+        for name in ("shapes", "budgets"):
+            values = getattr(self, name)
+            if len(values) < 2 or len(set(values)) != len(values):
+                raise ValueError(f"{name}: must list at least two values, each once (the law has an N and a D term)")
+        for shape in self.shapes:
+            if int(SHAPE.fullmatch(shape)[1]) % self.head_dim:
+                raise ValueError(f"shapes: width of {shape} must be a multiple of head_dim ({self.head_dim})")
+        for rung in self.holdout:
+            if rung not in self.rungs():
+                raise ValueError(f"holdout: {rung!r} is not a rung (shape-budget, e.g. {self.rungs()[-1]})")
+        if len(self.fitted()) < 6:
+            raise ValueError(f"holdout: leaves {len(self.fitted())} rungs to fit; the law has 5 parameters, "
+                             "so at least 6 are needed")
+        return self
+
+    def rungs(self) -> list[str]:
+        return [f"{shape}-{budget}" for shape in self.shapes for budget in self.budgets]
+
+    def fitted(self) -> list[str]:
+        return [r for r in self.rungs() if r not in self.holdout]
+
+
 Plan = Literal["base", "scored"]
 
 
@@ -228,6 +281,7 @@ class Params(Strict):
     eval: Eval
     pipeline: Pipeline
     sweep: Sweep
+    scaling: Scaling
 
     @model_validator(mode="after")
     def _sizes(self):
@@ -247,9 +301,11 @@ class Params(Strict):
             # the score stage (always in the DAG) needs the scorer's trained model
             raise ValueError(f"curriculum.scorer: {scorer!r} must be one of pipeline.sizes "
                              f"({', '.join(self.pipeline.sizes)})")
-        for shape in self.sweep.shapes:  # each cell's train block, checked now rather than when it runs
+        for shape in self.sweep.shapes:  # each cell's and rung's train block, checked now rather than when it runs
             for parametrization in self.sweep.parametrizations:
                 self._cell_size(shape, parametrization)
+        for rung in self.scaling.rungs():
+            self._rung_size(*RUNG.fullmatch(rung).groups())
         if self.pipeline.sizes[scorer] == "scored":
             raise ValueError(f"pipeline.sizes.{scorer}: the scorer (curriculum.scorer) cannot train on "
                              "the plan its own model orders; use base")
@@ -279,19 +335,45 @@ class Params(Strict):
             raise ConfigError(f"params.yaml: sweep: no cell {name!r} (cells are shape-parametrization-lr-seed, "
                               f"e.g. {self.sweep.cells()[0]})")
         shape, parametrization, lr, seed = CELL.fullmatch(name).groups()
-        return self.model_copy(update={"lr": float(lr), "seed": int(seed),
-                                       "sizes": {name: self._cell_size(shape, parametrization)},
-                                       "pipeline": Pipeline(sizes={name: "base"})})
+        return self._run(name, self._cell_size(shape, parametrization), lr=float(lr), seed=int(seed))
+
+    def rung(self, name: str) -> "Params":
+        """The params one scaling rung trains with: a size of that name (the rung's width and depth and
+        budget, train: overridden by scaling.train), the shipped lr, seed and parametrization."""
+        if name not in self.scaling.rungs():
+            raise ConfigError(f"params.yaml: scaling: no rung {name!r} (rungs are shape-budget, "
+                              f"e.g. {self.scaling.rungs()[0]})")
+        return self._run(name, self._rung_size(*RUNG.fullmatch(name).groups()))
+
+    def derived(self, stage: str, name: str) -> "Params":
+        """The params a run of `stage` named `name` trains with: a size's are these params, a cell's
+        and a rung's are built from their names."""
+        return {"train": lambda n: self, "cell": self.cell, "rung": self.rung}[stage](name)
+
+    def _run(self, name: str, size: Size, **update) -> "Params":
+        return self.model_copy(update={**update, "sizes": {name: size}, "pipeline": Pipeline(sizes={name: "base"})})
 
     def _cell_size(self, shape: str, parametrization: str) -> Size:
-        width, depth = map(int, SHAPE.fullmatch(shape).groups())
         rule = parametrization == "mup"
-        size = Size(n_layer=depth, n_head=width // self.sweep.head_dim, n_embd=width,
-                    train={**self.sweep.train, "mup": rule, "completep": rule, "mup_base_head_dim": self.sweep.head_dim})
+        return self._shape_size("sweep", shape, self.sweep.head_dim,
+                                {**self.sweep.train, "mup": rule, "completep": rule})
+
+    def _rung_size(self, shape: str, budget: str) -> Size:
+        s = self.scaling
+        if set(s.train) & {"tokens", "flops", "tokens_per_param"}:
+            raise ValueError("scaling.train: sets a budget; each rung's comes from scaling.budgets")
+        return self._shape_size("scaling", shape, s.head_dim,
+                                {**s.train, "tokens": None, "flops": None, s.budget: int(budget)})
+
+    def _shape_size(self, block: str, shape: str, head_dim: int, train: dict) -> Size:
+        """A size of shape w<width>-d<depth> with head_dim-wide heads; `train` overrides the train: block,
+        checked now, so an error names the params block it came from."""
+        width, depth = map(int, SHAPE.fullmatch(shape).groups())
+        size = Size(n_layer=depth, n_head=width // head_dim, n_embd=width, train={**train, "mup_base_head_dim": head_dim})
         try:
             Train.model_validate({**self.train.model_dump(), **size.train})
         except ValidationError as e:
-            raise ValueError(f"sweep.train.{_describe(e.errors()[0])}") from None
+            raise ValueError(f"{block}.train.{_describe(e.errors()[0])}") from None
         return size
 
 
@@ -307,8 +389,12 @@ STAGE_PARAMS: dict[str, list[str]] = {
     "eval": ["seed", "eval"],
     "cell": ["train", "sweep.head_dim", "sweep.train"],  # its shape, lr and seed are in its name
     "sweep": ["sweep.shapes", "sweep.parametrizations", "sweep.lrs", "sweep.seeds"],
+    "rung": ["seed", "lr", "train", "scaling.head_dim", "scaling.budget", "scaling.train"],  # shape, budget: its name
+    "fit": ["scaling.shapes", "scaling.budgets", "scaling.holdout", "scaling.n", "scaling.huber_delta",
+            "scaling.bootstrap", "scaling.interval"],
+    "predict": ["train", "sizes.{size}"],  # the size's N and D: never its training
 }
-PER_SIZE = ("train", "eval")
+PER_SIZE = ("train", "eval", "predict")
 
 
 def _describe(err: dict) -> str:
@@ -373,5 +459,5 @@ def stage_name(stage: str, size: str | None = None) -> str:
 
 def jobs(params: Params) -> list[tuple[str, str | None]]:
     """Every (stage, size) pair: the per-size stages once for each size under sizes:."""
-    per = {stage: params.sizes for stage in PER_SIZE} | {"cell": params.sweep.cells()}
+    per = {stage: params.sizes for stage in PER_SIZE} | {"cell": params.sweep.cells(), "rung": params.scaling.rungs()}
     return [(stage, size) for stage in STAGE_PARAMS for size in per.get(stage, [None])]

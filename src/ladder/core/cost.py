@@ -70,7 +70,7 @@ def estimate(params: Params, size: str, vocab: int, fp32: bool = False) -> Estim
     with torch.device("meta"):
         model = GPT(cfg)
     n = model.num_params(non_embedding=False)
-    tokens = token_budget(t, n)
+    tokens = token_budget(t, model)
     fpt = model.flops_per_token(t.seq_len)
     act_scale = 2 if fp32 else 1
     micro_tokens = t.micro_batch * t.seq_len

@@ -34,11 +34,17 @@ LM_EVAL_TASKS = Path("workflow/lm_eval")  # lm-eval task files (`ladder lm-eval`
 LM_EVAL_DATA = RESULTS / "lm_eval"  # the documents those tasks read
 SNAPSHOTS = Path(".ladder/params")  # the params slices Snakemake watches (config.write_snapshots)
 LOCKS = Path(".ladder/locks")  # one per stage job, held while it runs (core/lock.py)
+LOG = {"csv": RESULTS / "log.csv", "md": RESULTS / "log.md"}  # `ladder log`: one row per run
 
 SWEEP = RESULTS / "sweep"
 SWEEP_CELLS = SWEEP / "cells"  # one folder per cell, laid out as a size's (Size)
 SWEEP_OPTIMA = SWEEP / "optima.json"
 SWEEP_FIGURE = SWEEP / "sweep.png"
+
+SCALING = RESULTS / "scaling"
+SCALING_RUNGS = SCALING / "rungs"  # one folder per rung, laid out as a size's (Size)
+FIT = SCALING / "fit.json"
+FIT_FIGURE = SCALING / "fit.png"
 
 
 @dataclass(frozen=True)
@@ -55,8 +61,8 @@ class Plan:
 
 @dataclass(frozen=True)
 class Size:
-    """What one size's train and eval stages write, and what the tools write beside it; a sweep cell
-    is laid out the same way under results/sweep/cells/ (`cell`)."""
+    """What one size's train, predict and eval stages write, and what the tools write beside it; a sweep
+    cell and a scaling rung are laid out the same way under results/sweep/cells/ and results/scaling/rungs/."""
 
     name: str
     root: Path = RESULTS
@@ -69,6 +75,7 @@ class Size:
     # train and val loss by tokens: the size's plots in dvc.yaml
     curves = property(lambda self: {m: self.folder / f"{m}.tsv" for m in ("loss", "val_loss")})
     ckpt = property(lambda self: self.folder / "ckpt")
+    prediction = property(lambda self: self.folder / "prediction.json")  # from the fit, before training
     eval = property(lambda self: self.folder / "eval.json")  # the headline metrics (dvc.yaml's metrics:)
     provenance = property(lambda self: self.folder / "eval_provenance.json")  # the rest, and built_from
     samples = property(lambda self: self.folder / "samples.md")
@@ -82,13 +89,25 @@ def cell(name: str) -> Size:
     return Size(name, SWEEP_CELLS)
 
 
+def rung(name: str) -> Size:
+    return Size(name, SCALING_RUNGS)
+
+
+def run(stage: str, name: str) -> Size:
+    """The folder a training run of `stage` (train, cell or rung) writes."""
+    return {"train": Size, "cell": cell, "rung": rung}[stage](name)
+
+
 def outputs(stage: str, size: str | None = None) -> list[Path]:
     """What a stage writes (its DAG outputs; the resumable checkpoint is listed apart, see README)."""
     if stage == "train":
         s = Size(size)
         return [s.model, s.config, s.summary, s.live, *s.curves.values()]
-    if stage == "cell":  # a cell's result is its loss: it keeps no model
-        return [cell(size).config, cell(size).summary, cell(size).live]
+    if stage in ("cell", "rung"):  # their result is their loss: they keep no model
+        r = run(stage, size)
+        return [r.config, r.summary, r.live]
+    if stage == "predict":
+        return [Size(size).prediction]
     if stage == "eval":
         return [Size(size).eval, Size(size).provenance, Size(size).samples]
     if stage == "curriculum":
@@ -101,6 +120,7 @@ def outputs(stage: str, size: str | None = None) -> list[Path]:
         "tokenizer": [TOKENIZER, TOKENIZER_REPORT],
         "shard": [SHARDS["train"], SHARDS["val"], SHARD_INDEX],
         "sweep": [SWEEP_OPTIMA, SWEEP_FIGURE],
+        "fit": [FIT, FIT_FIGURE],
     }[stage]
 
 
@@ -109,4 +129,6 @@ def manifest(stage: str, size: str | None = None) -> Path:
     return {"download": RAW_MANIFEST, "subset": SUBSET_STATS, "tokenizer": TOKENIZER_REPORT,
             "shard": SHARD_INDEX, "curriculum": Plan("base").plan, "score": Plan("scored").plan,
             "train": Size(size).summary if size else None, "eval": Size(size).provenance if size else None,
-            "cell": cell(size).summary if size else None, "sweep": SWEEP_OPTIMA}[stage]
+            "cell": cell(size).summary if size else None, "sweep": SWEEP_OPTIMA,
+            "rung": rung(size).summary if size else None, "fit": FIT,
+            "predict": Size(size).prediction if size else None}[stage]

@@ -27,9 +27,19 @@ def model_config(params: Params, size: str, vocab_size: int) -> GPTConfig:
                      fp32_residual=t.fp32_residual)
 
 
-def token_budget(t: Train, n_params: int) -> int:
-    """Explicit `tokens`, else `tokens_per_param` x total parameters (Chinchilla: 20)."""
-    return t.tokens or int(t.tokens_per_param * n_params)
+def token_budget(t: Train, model: GPT) -> int:
+    """Explicit `tokens`; else `flops` over the model's training FLOPs per token; else `tokens_per_param`
+    x total parameters (Chinchilla: 20)."""
+    if t.tokens:
+        return t.tokens
+    if t.flops:
+        return int(t.flops / model.flops_per_token(t.seq_len))
+    return int(t.tokens_per_param * model.num_params(non_embedding=False))
+
+
+def steps(t: Train, model: GPT) -> int:
+    """Optimizer steps to cover the token budget: the tokens a run sees are steps x batch_tokens."""
+    return max(1, math.ceil(token_budget(t, model) / t.batch_tokens))
 
 
 def schedule(t: Train, steps: int) -> Callable[[int], float]:

@@ -34,7 +34,7 @@ from ladder.core.files import atomic_write_text, read_json
 PACKAGE = Path(__file__).resolve().parents[1]  # src/ladder
 STAGE_MODULES = {"download": "download", "subset": "subset", "tokenizer": "tokenizer", "shard": "shard",
                  "curriculum": "curriculum", "score": "score", "train": "train", "eval": "evaluate",
-                 "cell": "train", "sweep": "sweep"}
+                 "cell": "train", "sweep": "sweep", "rung": "train", "fit": "fit", "predict": "predict"}
 # Modules a stage imports that cannot change its result, left out of its code dependencies:
 # progress bars and log lines; and the package markers, which are empty.
 NOT_CODE = {"core/progress.py", "__init__.py", "core/__init__.py", "stages/__init__.py", "tools/__init__.py"}
@@ -92,9 +92,13 @@ def inputs(params: Params, stage: str, size: str | None = None) -> list[Path]:
         "curriculum": [paths.SHARD_INDEX],
         "score": [paths.SHARD_INDEX, paths.Size(scorer).summary, paths.TOKENIZER_REPORT],
         "train": [paths.SHARD_INDEX, plan.plan] if plan else [],
-        "eval": [paths.Size(size).summary, paths.SHARD_INDEX, paths.SUBSET_STATS, paths.TOKENIZER_REPORT] if size else [],
+        "eval": [paths.Size(size).summary, paths.Size(size).prediction, paths.SHARD_INDEX, paths.SUBSET_STATS,
+                 paths.TOKENIZER_REPORT] if size else [],
         "cell": [paths.SHARD_INDEX, paths.Plan("base").plan],
         "sweep": [paths.cell(c).summary for c in params.sweep.cells()],
+        "rung": [paths.SHARD_INDEX, paths.Plan("base").plan],
+        "fit": [paths.SHARD_INDEX, *(paths.rung(r).summary for r in params.scaling.rungs())],
+        "predict": [paths.FIT, paths.SHARD_INDEX],
     }[stage]
 
 

@@ -5,9 +5,13 @@ tokens stand for, so it compares across tokenizers. Special tokens are left out 
 unigram model fitted to the train shards is scored on the same tokens as the floor any trained
 model must clear.
 
-Two files: eval.json holds the five headline numbers (DVC's metrics, one column each in `dvc exp
-show`), eval_provenance.json everything else: the details behind them (the unigram floor, parameter
-count and speed among them), the samples, and what the result was built from (the stage's manifest).
+Two files: eval.json holds the headline numbers (DVC's metrics, one column each in `dvc exp show`),
+eval_provenance.json everything else: the details behind them (the unigram floor, parameter count
+and speed among them), the samples, and what the result was built from (the stage's manifest).
+
+The prediction (stage predict@size, from the scaling fit) is scored here: against the train stage's
+final val loss, which is measured as the rungs' losses the fit was made from are (the same held-out
+tokens, train.eval_tokens), so the error is the fit's and not a change of yardstick.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from ladder.core import device as dev
 from ladder.core.cloze import cloze_items
 from ladder.core.checkpoint import load_trained
 from ladder.core.config import Data, Eval, Params, load, stage_params
-from ladder.core.files import atomic, read_json, sha256_file, write_json
+from ladder.core.files import atomic, need, read_json, sha256_file, write_json
 from ladder.core.loader import Concat, to_device, val_batches, verify, windows
 from ladder.core.model import GPT
 from ladder.core.progress import log, progress
@@ -117,6 +121,18 @@ def git_commit() -> str | None:
         return None
 
 
+def scored(prediction: dict, train: dict) -> dict:
+    """The prediction against what training reached, and whether it was written before training began."""
+    actual = train["final_val_loss"]
+    lo, hi = prediction["interval"]
+    return {k: v for k, v in prediction.items() if k != "built_from"} | {
+        "actual_val_loss": actual,
+        "error": round(actual / prediction["predicted_val_loss"] - 1, 5),
+        "inside_interval": lo <= actual <= hi,
+        "written_before_training": train.get("started_at") is not None and prediction["written_at"] < train["started_at"],
+    }
+
+
 def run(params: Params, size: str) -> dict:
     cfg = params.eval
     device = dev.pick()
@@ -126,6 +142,8 @@ def run(params: Params, size: str) -> dict:
     tok = tokens.load()
     model = load_trained(size, device)
     train = read_json(paths.Size(size).summary)
+    prediction = scored(read_json(need(paths.Size(size).prediction, f"the prediction for {size} (stage predict@{size})")),
+                        train)
     dtype = dev.precision(device, train["dtype"])
     nbytes, uni, rows, seq_len = tokens.token_bytes(tok), unigram_logprobs(index), train["micro_batch"], model.config.block_size
     val = score(model, val_batches(index, rows, seq_len, cfg.max_tokens), nbytes, uni, device, dtype,
@@ -140,12 +158,15 @@ def run(params: Params, size: str) -> dict:
         "cloze": quiz["accuracy"],
         "tokens_trained": train["tokens"],
         "train_seconds": train["train_seconds"],
+        "predicted_val_loss": prediction["predicted_val_loss"],
+        "prediction_error": prediction["error"],  # (reached / predicted) - 1
     }
     provenance = {
         "size": size,
         "val": val,
         "extra": extra,
         "cloze": quiz,
+        "prediction": prediction,
         "params": train["params"],
         "params_non_embedding": train["params_non_embedding"],
         "train_tokens_per_s": train["tokens_per_s"],
@@ -167,6 +188,9 @@ def run(params: Params, size: str) -> dict:
     log.info("eval@%s: val loss %.4f, %.4f bits/byte (unigram %.4f), perplexity %.1f, cloze %s (chance %s)",
              size, val["loss"], val["bits_per_byte"], val["unigram_bits_per_byte"], val["perplexity"],
              quiz["accuracy"], quiz["chance"])
+    log.info("eval@%s: predicted %.4f [%.4f, %.4f], reached %.4f in training (%+.2f%%%s)", size,
+             prediction["predicted_val_loss"], *prediction["interval"], prediction["actual_val_loss"],
+             100 * prediction["error"], "" if prediction["inside_interval"] else ", outside the interval")
     return metrics
 
 

@@ -96,12 +96,11 @@ class Diverged(LadderError):
 
 
 def run(params: Params, size: str, stage: str = "train") -> dict:
-    """Train one size, or one sweep cell (stage "cell": the cell's own params, see Params.cell);
-    under torchrun, every rank runs this (see core/distributed.py)."""
+    """Train one size, one sweep cell or one scaling rung (stages "cell" and "rung": their params are
+    built from their names, see Params.derived); under torchrun, every rank runs this (core/distributed.py)."""
     built_from = stamps.stamp(params, stage, size)
-    if stage == "cell":
-        params = params.cell(size)
-    out = paths.Size(size) if stage == "train" else paths.cell(size)
+    params = params.derived(stage, size)
+    out = paths.run(stage, size)
     t = params.train_for(size)
     device = dev.pick()
     world = distributed.start(device.type)
@@ -120,7 +119,7 @@ def run(params: Params, size: str, stage: str = "train") -> dict:
     cfg = recipe.model_config(params, size, index["vocab_size"])
     model = GPT(cfg).to(device)
     n_params = model.num_params(non_embedding=False)
-    steps = max(1, math.ceil(recipe.token_budget(t, n_params) / t.batch_tokens))
+    steps = recipe.steps(t, model)
     micro_tokens = t.micro_batch * t.seq_len
     accum = t.batch_tokens // micro_tokens  # micro-batches per step, all ranks together
     plan_phases = recipe.phases(staging["warmup"], t, steps * t.batch_tokens)
@@ -132,7 +131,8 @@ def run(params: Params, size: str, stage: str = "train") -> dict:
     scaler = torch.amp.GradScaler(device.type, enabled=dtype == "fp16")
     fp = fingerprint(params, size)
     state = checkpoint.load(out.ckpt, model, opts, scaler, fp, world) or {
-        "fingerprint": fp, "step": 0, "pos": 0, "history": [], "layer_stats": [], "train_seconds": 0.0}
+        "fingerprint": fp, "step": 0, "pos": 0, "history": [], "layer_stats": [], "train_seconds": 0.0,
+        "started_at": time.time()}
     if state["step"] and world.main:
         log.info("train@%s: resuming from step %d of %d", size, state["step"], steps)
     flops_per_token = model.flops_per_token(t.seq_len)
@@ -217,7 +217,7 @@ def run(params: Params, size: str, stage: str = "train") -> dict:
                 t0 = time.time()
                 checkpoint.save(out.ckpt, model, opts, scaler, state, world)
     except Diverged as e:
-        if stage == "train":
+        if stage != "cell":  # a size or rung that diverges has no loss to report: the recipe failed
             raise
         diverged = str(e)
         log.info("%s", diverged)
@@ -264,17 +264,19 @@ def write_results(params: Params, size: str, out: paths.Size, built_from: dict, 
                   state: dict, steps: int, plan: str, staging: dict, plan_phases: list, device, dtype: str,
                   world: World, stage: str, diverged: str | None) -> dict:
     """The model, its config and train.json, atomically together (rank 0); then the final checkpoint.
-    Every rank calls this: under FSDP the whole model is gathered first. A sweep cell keeps no model
-    (its result is its loss), and a diverged one neither its last state."""
+    Every rank calls this: under FSDP the whole model is gathered first. A sweep cell or a rung keeps
+    no model (its result is its loss), and a diverged cell neither its last state."""
     t = params.train_for(size)
     summary = {
         "size": size,
         "params": model.num_params(non_embedding=False),
         "params_non_embedding": model.num_params(non_embedding=True),
         "tokens": steps * t.batch_tokens,
+        "flops": model.flops_per_token(t.seq_len) * steps * t.batch_tokens,  # core/model.py's count
         "steps": steps,
         "micro_batch": t.micro_batch,
         "train_seconds": round(state["train_seconds"], 2),
+        "started_at": state.get("started_at"),  # unix time of step 0 (a resumed run keeps its first start)
         "tokens_per_s": round(steps * t.batch_tokens / max(state["train_seconds"], 1e-9), 1),
         "final_loss": None if diverged else state["history"][-1][1]["loss"],
         "final_val_loss": None if diverged else state["history"][-1][1].get("val_loss"),
@@ -290,7 +292,7 @@ def write_results(params: Params, size: str, out: paths.Size, built_from: dict, 
         "seed": params.seed,
         "built_from": built_from,
     }
-    if stage == "cell":
+    if stage != "train":
         if world.main:
             with atomic(out.config, out.summary) as (tmp_cfg, tmp_summary):
                 write_json(tmp_cfg, dataclasses.asdict(model.config))
@@ -322,11 +324,14 @@ def add_arguments(p) -> None:
                        "train.*, sizes.<size>.* and the plan pipeline.sizes names for it (default base)")
     which.add_argument("--cell", help="a cell of the learning-rate sweep, shape-parametrization-lr-seed "
                        "(e.g. w128-d4-mup-0.003-1); shaped by train.* and sweep.*, on the base plan")
+    which.add_argument("--rung", help="a rung of the scaling ladder, shape-budget (e.g. w64-d2-131072); shaped by "
+                       "seed, lr, train.* and scaling.*, on the base plan")
 
 
 def main(args) -> None:
     params = load(args.params)
-    stage, name = ("train", args.size) if args.size else ("cell", args.cell)
-    t = (params if stage == "train" else params.cell(name)).train_for(name)
-    distributed.relaunch(t.devices, ["train", f"--{'size' if stage == 'train' else 'cell'}", name, "--params", args.params])
+    stage, name, flag = next((stage, name, flag) for stage, flag in (("train", "size"), ("cell", "cell"), ("rung", "rung"))
+                             if (name := getattr(args, flag)))
+    t = params.derived(stage, name).train_for(name)
+    distributed.relaunch(t.devices, ["train", f"--{flag}", name, "--params", args.params])
     run(params, name, stage)

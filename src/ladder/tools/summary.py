@@ -7,31 +7,20 @@ import argparse
 
 import pandas as pd
 
-from ladder.core import paths
-from ladder.core.files import LadderError, read_json
+from ladder.core import paths, runs
+from ladder.core.files import LadderError
 
 COLUMNS = ["size", "params", "tokens_trained", "val_loss", "val_bits_per_byte", "unigram_bits_per_byte",
            "val_perplexity", "cloze", "train_seconds", "train_tokens_per_s"]
 
 
 def results(sizes: list[str] | None = None) -> list[dict]:
-    """Each size's eval.json, the details the table shows from its eval_provenance.json, and that whole
-    file under "provenance"; smallest size first."""
-    files = [paths.Size(s).eval for s in sizes] if sizes else sorted(paths.RESULTS.glob("*/eval.json"))
-    missing = [str(f) for f in files if not f.exists()]
-    if missing or not files:
+    """Each size's eval results (core/runs.py reads them, as for `ladder log`); smallest size first."""
+    names = sizes or runs.evaluated_sizes()
+    missing = [str(paths.Size(s).eval) for s in names if not paths.Size(s).eval.exists()]
+    if missing or not names:
         raise LadderError(f"no eval results at {', '.join(missing) or 'results/*/eval.json'} (run the pipeline first)")
-    rows = []
-    for f in files:
-        provenance = paths.Size(f.parent.name).provenance
-        if not provenance.exists():
-            raise LadderError(f"{provenance}: missing beside {f} (rerun `ladder eval --size {f.parent.name}`)")
-        p = read_json(provenance)
-        rows.append(read_json(f) | {"size": f.parent.name, "params": p["params"],
-                                    "unigram_bits_per_byte": p["val"]["unigram_bits_per_byte"],
-                                    "val_perplexity": p["val"]["perplexity"],
-                                    "train_tokens_per_s": p["train_tokens_per_s"], "provenance": p})
-    return sorted(rows, key=lambda r: r["params"])
+    return runs.evaluations(names)
 
 
 def eval_table(rows: list[dict]) -> pd.DataFrame:
@@ -49,6 +38,12 @@ def card(r: dict) -> str:
     if r["cloze"] is not None:
         lines.append(f"  next sentence picked right: {r['cloze']:.0%} of {p['cloze']['items']} "
                      f"(chance {p['cloze']['chance']:.0%})")
+    if pred := p.get("prediction"):
+        lo, hi = pred["interval"]
+        lines.append(f"  predicted by the scaling fit{' before it trained' if pred['written_before_training'] else ''}: "
+                     f"val loss {pred['predicted_val_loss']:.3f} ({pred['level']:.0%} interval {lo:.3f}-{hi:.3f}); "
+                     f"it reached {pred['actual_val_loss']:.3f}, {pred['error']:+.1%}"
+                     f"{'' if pred['inside_interval'] else ', outside the interval'} (results/scaling/fit.png)")
     greedy = next((s["text"] for s in p["samples"] if s["mode"] == "greedy"), None)
     if greedy:
         lines.append(f"  greedy sample: {' '.join(greedy.split())[:100]!r}")

@@ -1,0 +1,52 @@
+"""What a run left in results/, read one way by every command that shows runs (`ladder summary`, `ladder log`).
+
+An evaluated size is its eval.json (the headline metrics) and eval_provenance.json (the rest); a sweep
+cell or a scaling rung is its train.json alone, since its result is its loss. Files
+are read through `read(path)`, which gives None for a missing file, so that a DVC experiment's copy
+of a size is read by the same code as the workspace's and the two cannot be reported differently.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+from ladder.core import paths
+from ladder.core.files import LadderError, read_json
+
+Reader = Callable[[Path], "dict | None"]
+
+
+def workspace(path: Path) -> dict | None:
+    return read_json(path) if Path(path).exists() else None
+
+
+def evaluated_sizes() -> list[str]:
+    """The sizes with eval results in the workspace."""
+    return sorted(f.parent.name for f in paths.RESULTS.glob("*/eval.json"))
+
+
+def evaluation(size: str, read: Reader = workspace, where: str = "") -> dict:
+    """A size's eval.json, the details tables show from its eval_provenance.json, and that whole file
+    under "provenance". `where` names a copy other than the workspace in errors."""
+    out = paths.Size(size)
+    metrics = read(out.eval)
+    if metrics is None:
+        raise LadderError(f"{where}{out.eval}: missing (run `ladder eval --size {size}`)")
+    p = read(out.provenance)
+    if p is None:
+        raise LadderError(f"{where}{out.provenance}: missing beside {out.eval} (rerun `ladder eval --size {size}`)")
+    return metrics | {"size": size, "params": p["params"], "unigram_bits_per_byte": p["val"]["unigram_bits_per_byte"],
+                      "val_perplexity": p["val"]["perplexity"], "train_tokens_per_s": p["train_tokens_per_s"],
+                      "provenance": p}
+
+
+def evaluations(sizes: list[str], read: Reader = workspace, where: str = "") -> list[dict]:
+    """`evaluation` of each size, smallest first."""
+    return sorted((evaluation(s, read, where) for s in sizes), key=lambda r: r["params"])
+
+
+def trained(folder: paths.Size, read: Reader = workspace) -> dict | None:
+    """A training run's train.json, named; None when it has not finished."""
+    summary = read(folder.summary)
+    return None if summary is None else summary | {"name": folder.name}

@@ -1,0 +1,100 @@
+"""`ladder log`: a row per evaluated size and per size a real DVC experiment rebuilt, with the params
+that differ from the baseline, every number as the runs' own files hold it."""
+
+from __future__ import annotations
+
+import csv
+import json
+import time
+
+from conftest import SIZES, sh
+
+NUMBERS = ["n_params", "tokens", "flops", "train_seconds", "val_loss", "val_bits_per_byte", "predicted_val_loss",
+           "predicted_low", "predicted_high", "prediction_error"]
+
+
+def logged(project) -> list[dict]:
+    with open(project / "results/log.csv") as f:
+        return list(csv.DictReader(f))
+
+
+def same(row: dict, key: str, value) -> bool:
+    """A CSV cell against the value a run's file holds (blank: none)."""
+    return row[key] == "" if value is None else type(value)(row[key]) == value
+
+
+def test_log_rows_are_the_sizes_and_the_experiment_with_its_lr(project, tmp_path):
+    sh("git add -A && git commit -qm 'pipeline built'", project)
+    head = sh("git rev-parse HEAD", project).stdout.strip()[:7]
+    sh("dvc exp run -S lr=0.002 -n lr-tiny eval@tiny", project)  # retrains tiny only: mini and medium carried
+    shown = json.loads(sh("dvc exp show --json", project).stdout)
+    exp = next(e for row in shown for e in row.get("experiments") or [] if e["name"] == "lr-tiny")
+    exp_tiny = exp["revs"][0]["data"]["metrics"]["results/tiny/eval.json"]["data"]
+    sh("git checkout -q -- params.yaml dvc.lock && dvc checkout -q", project)  # the workspace back at the baseline
+
+    t0 = time.time()
+    p = sh("ladder log", project)
+    took = time.time() - t0
+    rows = logged(project)
+    # the one param that differs is lr; the experiment's untouched sizes are not rows of it
+    assert list(rows[0]) == ["run", "kind", "size", "commit", "lr", *NUMBERS]
+    assert sorted((r["run"], r["kind"], r["size"]) for r in rows) == sorted(
+        [(s, "size", s) for s in SIZES] + [("lr-tiny", "exp", "tiny")])
+    for r in rows:
+        size = project / "results" / r["size"]
+        ev = json.loads((size / "eval.json").read_text())
+        prov = json.loads((size / "eval_provenance.json").read_text())
+        assert r["commit"] == head  # the experiment's baseline, and the workspace's clean HEAD
+        if r["kind"] == "size":
+            assert float(r["lr"]) == json.loads((size / "train.json").read_text())["lr"] == 0.003
+            for key, value in [("n_params", prov["params"]), ("tokens", ev["tokens_trained"]),
+                               ("flops", prov["train_flops"]), ("train_seconds", ev["train_seconds"]),
+                               ("val_loss", ev["val_loss"]), ("val_bits_per_byte", ev["val_bits_per_byte"]),
+                               ("predicted_val_loss", ev.get("predicted_val_loss")),
+                               ("prediction_error", ev.get("prediction_error"))]:
+                assert same(r, key, value), (r["run"], key)
+        else:  # as `dvc exp show` has the experiment's eval.json, not the workspace's
+            assert float(r["lr"]) == 0.002
+            for key in ("val_loss", "val_bits_per_byte", "train_seconds"):
+                assert same(r, key, exp_tiny[key]), key
+            assert same(r, "tokens", exp_tiny["tokens_trained"])
+            assert float(r["val_loss"]) != ev["val_loss"]  # another run than the workspace's tiny
+            assert same(r, "flops", prov["train_flops"])  # the same shape and tokens as the workspace's tiny
+
+    out = p.stdout.splitlines()
+    assert out[0].split()[:5] == ["run", "kind", "size", "commit", "lr"] and len(out) == 1 + len(rows)
+    assert "predicted_val_loss" not in out[0] or any(r["predicted_val_loss"] for r in rows)  # empty columns unprinted
+    lr_tiny = next(line for line in out if line.split()[0] == "lr-tiny").split()
+    assert lr_tiny[1:5] == ["exp", "tiny", head, "0.002"]
+    md = (project / "results/log.md").read_text()
+    assert md.startswith("# Experiment log") and "| lr-tiny " in md and "| lr " in md
+    assert not list((project / "results").glob(".log.*"))  # written through temporary siblings, renamed
+    assert "log: wrote results/log.csv and results/log.md" in p.stderr
+    print(f"ladder log: {took:.1f} s\n{p.stdout}")
+
+    # the sweep's cells on request: training's last val loss, FLOPs from their config.json, which count
+    # as eval counts a size's (a w32-d1 cell has tiny's shape)
+    sh("ladder log --kinds cell", project)
+    cells = logged(project)
+    assert {r["kind"] for r in cells} == {"cell"}
+    assert len(cells) == len(list((project / "results/sweep/cells").iterdir()))
+    tiny = next(r for r in rows if r["run"] == "tiny")
+    for r in cells:
+        train = json.loads((project / "results/sweep/cells" / r["run"] / "train.json").read_text())
+        assert same(r, "val_loss", train["final_val_loss"]) and same(r, "tokens", train["tokens"])
+        if r["n_params"] == tiny["n_params"]:
+            assert int(r["flops"]) / int(r["tokens"]) == int(tiny["flops"]) / int(tiny["tokens"])
+
+    # a log kept by hand in results/log.md is never replaced
+    (project / "results/log.md").write_text("my notes\n")
+    p = sh("ladder log", project, check=False)
+    assert p.returncode == 1 and "results/log.md: already exists" in p.stderr
+    assert (project / "results/log.md").read_text() == "my notes\n"
+
+    # nothing to log: one line naming results/ (after the one saying why no experiment is listed)
+    (tmp_path / "empty/results").mkdir(parents=True)
+    p = sh("ladder log", tmp_path / "empty", check=False)
+    lines = p.stderr.strip().splitlines()
+    assert p.returncode == 1 and len(lines) == 2 and "not a git repository" in lines[0]
+    assert lines[1].startswith("ladder log: error: results/: nothing to log")
+    assert list((tmp_path / "empty/results").iterdir()) == []
