@@ -166,6 +166,14 @@ SHAPE = re.compile(r"w(\d+)-d(\d+)")
 CELL = re.compile(r"(w\d+-d\d+)-(sp|mup)-(.+)-(\d+)")  # shape-parametrization-lr-seed, as DVC's matrix names it
 
 
+def shapes(v: list[str]) -> list[str]:
+    """A list of w<width>-d<depth> shapes (the sweep's and the scaling ladder's)."""
+    for shape in v:
+        if not SHAPE.fullmatch(shape):
+            raise ValueError(f"{shape!r} is not w<width>-d<depth>, e.g. w128-d4")
+    return v
+
+
 class Sweep(Strict):
     """The learning-rate transfer sweep: one training run per shape x parametrization x lr x seed."""
 
@@ -176,13 +184,7 @@ class Sweep(Strict):
     seeds: list[Annotated[int, Field(ge=0)]]
     train: dict[str, Any]  # overrides of the shared train: block for every cell (its budget, say)
 
-    @field_validator("shapes")
-    @classmethod
-    def _shapes(cls, v):
-        for shape in v:
-            if not SHAPE.fullmatch(shape):
-                raise ValueError(f"{shape!r} is not w<width>-d<depth>, e.g. w128-d4")
-        return v
+    _shapes = field_validator("shapes")(shapes)
 
     @model_validator(mode="after")
     def _grid(self):
@@ -221,13 +223,7 @@ class Scaling(Strict):
     interval: Annotated[float, Field(gt=0, lt=1)]
     train: dict[str, Any]  # overrides of the shared train: block for every rung
 
-    @field_validator("shapes")
-    @classmethod
-    def _shapes(cls, v):
-        for shape in v:
-            if not SHAPE.fullmatch(shape):
-                raise ValueError(f"{shape!r} is not w<width>-d<depth>, e.g. w64-d2")
-        return v
+    _shapes = field_validator("shapes")(shapes)
 
     @model_validator(mode="after")
     def _grid(self):
