@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import json
 
-from conftest import SIZES, dvc_ran, sh
+from conftest import SIZES, dvc_ran, rungs, sh
 
 
 def test_experiment_run_show_and_plots(project):
     sh("git add -A && git commit -qm 'pipeline built'", project)
     out = sh("dvc exp run -S lr=0.002 -n lr-test", project).stdout
-    # every size retrains; tiny's new model rescores the documents medium trains on
-    assert dvc_ran(out) == {f"{stage}@{s}" for stage in ("train", "eval") for s in SIZES} | {"score"}
+    # every size retrains; tiny's new model rescores the documents medium trains on; the rungs train
+    # on the shipped lr too, so the fit and every prediction follow them
+    assert dvc_ran(out) == ({f"{stage}@{s}" for stage in ("train", "eval", "predict") for s in SIZES} | {"score", "fit"}
+                            | rungs())
 
     rows = json.loads(sh("dvc exp show --json", project).stdout)
     exps = [e for row in rows for e in (row.get("experiments") or []) if e.get("name") == "lr-test"]
