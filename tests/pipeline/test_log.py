@@ -7,7 +7,7 @@ import csv
 import json
 import time
 
-from conftest import SIZES, sh
+from conftest import SCALING, SIZES, sh, shrunk_rungs
 
 NUMBERS = ["n_params", "tokens", "flops", "train_seconds", "val_loss", "val_bits_per_byte", "predicted_val_loss",
            "predicted_low", "predicted_high", "prediction_error"]
@@ -36,11 +36,19 @@ def test_log_rows_are_the_sizes_and_the_experiment_with_its_lr(project, tmp_path
     p = sh("ladder log", project)
     took = time.time() - t0
     rows = logged(project)
-    # the one param that differs is lr; the experiment's untouched sizes are not rows of it
+    # the one param that differs is lr; the experiment's untouched sizes are not rows of it; every
+    # scaling rung is a row, with no size
     assert list(rows[0]) == ["run", "kind", "size", "commit", "lr", *NUMBERS]
     assert sorted((r["run"], r["kind"], r["size"]) for r in rows) == sorted(
-        [(s, "size", s) for s in SIZES] + [("lr-tiny", "exp", "tiny")])
-    for r in rows:
+        [(s, "size", s) for s in SIZES] + [("lr-tiny", "exp", "tiny")] + [(r, "rung", "") for r in shrunk_rungs()])
+    fit = {r["rung"]: r for r in json.loads((project / "results/scaling/fit.json").read_text())["rungs"]}
+    for r in (r for r in rows if r["kind"] == "rung"):
+        train = json.loads((project / "results/scaling/rungs" / r["run"] / "train.json").read_text())
+        assert same(r, "val_loss", train["final_val_loss"]) and same(r, "tokens", train["tokens"]), r["run"]
+        held = r["run"] in SCALING["holdout"]  # only a held-out rung shows the fit's prediction of it
+        assert same(r, "predicted_val_loss", fit[r["run"]]["fitted"] if held else None), r["run"]
+        assert same(r, "prediction_error", fit[r["run"]]["error"] if held else None), r["run"]
+    for r in (r for r in rows if r["kind"] != "rung"):
         size = project / "results" / r["size"]
         ev = json.loads((size / "eval.json").read_text())
         prov = json.loads((size / "eval_provenance.json").read_text())
