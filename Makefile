@@ -19,7 +19,7 @@ demo: setup
 
 # Everything, as CI runs it: unit tests, real Snakemake and DVC pipelines, the fault suite (~18.5 minutes on 2 cores, two workers).
 test: setup
-	PATH="$(CURDIR)/$(BIN):$$PATH" pytest -q -n 2 --dist loadfile tests
+	PATH="$(CURDIR)/$(BIN):$$PATH" pytest -q -n 2 --dist loadfile --no-loadscope-reorder tests
 
 # The everyday tier: no pipeline runs (under 2 minutes on 2 cores).
 test-quick: setup

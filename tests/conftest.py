@@ -40,9 +40,9 @@ SIZES = ["tiny", "mini", "medium"]
 SWEEP = dict(shapes=["w32-d1", "w64-d1"], head_dim=16, parametrizations=["sp", "mup"], lrs=[0.003, 0.006], seeds=[1],
              train={"tokens": 2048})  # 8 cells of 2 steps; base shape w32-d1
 PLANS = {"tiny": "base", "mini": "base", "medium": "scored"}  # medium trains on the order tiny's model scores
-SCALING = dict(shapes=["w16-d1", "w32-d1", "w32-d2", "w64-d2"], head_dim=16, budgets=[32768, 65536, 131072],
+SCALING = dict(shapes=["w16-d1", "w32-d1", "w64-d2"], head_dim=16, budgets=[32768, 65536, 131072],
                holdout=["w64-d2-65536"], bootstrap=20,
-               train={"eval_every": 1000, "checkpoint_every": 1000, "eval_tokens": 8192})  # 12 rungs, 32-128 steps
+               train={"eval_every": 1000, "checkpoint_every": 1000, "eval_tokens": 8192})  # 9 rungs, 32-128 steps: 8 fitted, for 5 params
 
 
 def sh(cmd: str, cwd: Path, check: bool = True, env: dict | None = None) -> subprocess.CompletedProcess:
@@ -121,6 +121,11 @@ def dvc_ran(output: str) -> set[str]:
     return {line.split("'")[1] for line in output.splitlines() if line.startswith("Running stage '")}
 
 
+def per_size(stage: str, sizes=SIZES) -> set[str]:
+    """DVC's names of one stage's jobs, a job per size."""
+    return {f"{stage}@{s}" for s in sizes}
+
+
 def cells() -> set[str]:
     """DVC's names of the sweep's cell stages under the shrunk params."""
     from ladder.core.config import Sweep
@@ -197,7 +202,14 @@ PIPELINE_FIXTURES = {"built", "project"}
 NO_PIPELINE = {"unit": "move it to tests/pipeline/", "faults": "the fault suite builds its own (faults_base)"}
 
 
+# Files run in this order of tiers, the whole pipelines first: two workers (`make test` hands each a
+# file at a time, in this order) then end on short files together instead of one on a long one.
+TIERS = ["pipeline", "faults", "unit"]
+
+
 def pytest_collection_modifyitems(items):
+    tier = {name: i for i, name in enumerate(TIERS)}
+    items.sort(key=lambda item: tier.get(Path(item.fspath).parent.name, len(TIERS)))  # stable: in-file order kept
     for item in items:
         tier = Path(item.fspath).parent.name
         if tier in NO_PIPELINE and PIPELINE_FIXTURES & set(getattr(item, "fixturenames", ())):

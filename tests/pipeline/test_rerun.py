@@ -1,23 +1,14 @@
-"""The rerun rules, each checked under Snakemake and under DVC with real runs."""
+"""The rerun rules for params, each checked under Snakemake and under DVC with real runs (source edits
+and timestamps: test_rerun_code.py)."""
 
 from __future__ import annotations
 
 import json
-import os
-import random
 from pathlib import Path
 
 import yaml
 
-from conftest import SIZES, all_targets, cells, dvc_changed, dvc_ran, edit_params, planned, rungs, sh
-from ladder.core import stamps
-
-DATA = {"download", "subset", "tokenizer", "shard", "curriculum"}
-
-
-def per_size(stage: str, sizes=SIZES) -> set[str]:
-    return {f"{stage}@{s}" for s in sizes}
-
+from conftest import SIZES, all_targets, cells, dvc_changed, dvc_ran, edit_params, per_size, planned, rungs, sh
 
 def snapshot(project: Path) -> dict[str, bytes]:
     """Every output file's bytes, to prove untouched results stay byte-identical."""
@@ -74,24 +65,20 @@ def test_lr_change_reruns_all_training_but_no_data_stage(project):
 
 
 def test_vocab_change_reruns_tokenizer_and_everything_downstream(project):
+    """Planned in full by both tools; DVC then rebuilds one size's chain through every kind of stage
+    between the tokenizer and that size's eval, and Snakemake still plans the rest."""
     edit_params(project, lambda p: p["tokenizer"].update(vocab_size=400))
     downstream = {"tokenizer": 1, "shard": 1, "curriculum": 1, "score": 1, "train": len(SIZES), "eval": len(SIZES),
                   "cell": len(cells()), "sweep": 1, "rung": len(rungs()), "fit": 1, "predict": len(SIZES)}
     assert planned(project, *all_targets()) == downstream
     assert dvc_changed(project) == {"tokenizer"}
-    ran = dvc_ran(sh("dvc repro", project).stdout)
-    assert ran == ({"tokenizer", "shard", "curriculum", "score", "sweep", "fit"} | per_size("train") | per_size("eval")
-                   | cells() | rungs() | per_size("predict"))
-    assert planned(project, *all_targets()) == {}
+    # medium trains on the order tiny's model scores: its chain holds every stage kind but the sweep's
+    ran = dvc_ran(sh("dvc repro eval@medium", project).stdout)
+    assert ran == ({"tokenizer", "shard", "curriculum", "score", "fit"} | per_size("train", ["tiny", "medium"])
+                   | rungs() | per_size("predict", ["tiny", "medium"]) | {"eval@medium"})
     assert json.loads((project / "data/tokenizer/report.json").read_text())["vocab_size"] == 400
-
-
-def test_dvc_repro_leaves_snakemake_nothing_to_do(fresh):
-    sh("dvc repro", fresh)
-    assert planned(fresh, *all_targets()) == {}
-    # and a params change after a DVC-built result still reaches Snakemake
-    edit_params(fresh, lambda p: p["sizes"]["mini"].update(n_layer=2))
-    assert planned(fresh, *all_targets()) == {"predict": 1, "train": 1, "eval": 1}
+    assert planned(project, *all_targets()) == {"cell": len(cells()), "sweep": 1, "predict": 1, "train": 1,
+                                                "eval": 2}  # mini's chain, tiny's eval and the sweep
 
 
 def test_retraining_the_scorer_rescores_and_retrains_only_the_scored_sizes(project):
@@ -117,68 +104,18 @@ def test_moving_a_size_to_the_scored_plan_retrains_it(project):
     assert dvc_changed(project) == set()
 
 
-def test_timestamps_alone_rerun_nothing(project):
-    sh("dvc checkout --relink --force", project)
-    files = [f for f in project.rglob("*") if f.is_file() and ".git" not in f.parts and ".dvc" not in f.parts]
-    random.Random(0).shuffle(files)
-    for i, f in enumerate(files):  # new mtimes, in an order unrelated to the DAG
-        os.utime(f, (1e9 + i, 2e9 - i))
-    assert planned(project, *all_targets()) == {}
-    assert dvc_changed(project) == set()
-
-
-def runs_loader() -> dict[str, int]:
-    """Snakemake's job counts for the stages that run core/loader.py (from their import closures)."""
-    jobs: dict[str, int] = {}
-    for stage in ("curriculum", "score", "train", "eval", "cell", "rung"):
-        assert "src/ladder/core/loader.py" in stamps.code_files(stage)
-        jobs[stage] = {"train": len(SIZES), "eval": len(SIZES), "cell": len(cells()), "rung": len(rungs())}.get(stage, 1)
-    # the reports of the retrained cells and rungs, and the predictions from the new fit
-    return jobs | {"sweep": 1, "fit": 1, "predict": len(SIZES)}
-
-
-def edit_source(project: Path, rel: str) -> None:
-    path = project / rel
-    path.write_text(path.read_text() + "\n# an edit\n")
-
-
-def test_editing_the_loader_reruns_training_and_evaluation_under_snakemake(project):
-    edit_source(project, "src/ladder/core/loader.py")
-    assert planned(project, *all_targets()) == runs_loader()
-    sh(f"snakemake --cores 1 {' '.join(all_targets())}", project)
-    assert planned(project, *all_targets()) == {} and dvc_changed(project) == set()
-
-
-def test_editing_the_loader_reruns_training_and_evaluation_under_dvc(project):
-    edit_source(project, "src/ladder/core/loader.py")
-    stages = {"curriculum", "score"} | per_size("train") | per_size("eval") | cells() | rungs()
-    assert dvc_changed(project) == stages
-    # their inputs, the folders of cells and rungs, change only once those rerun
-    stages |= {"sweep", "fit"} | per_size("predict")
-    assert dvc_ran(sh("dvc repro", project).stdout) == stages
-    assert planned(project, *all_targets()) == {}
-
-
-def test_editing_a_tool_reruns_no_stage(project):
-    for tool in ("src/ladder/tools/generate.py", "src/ladder/tools/sanity.py", "src/ladder/core/progress.py"):
-        edit_source(project, tool)
-    assert planned(project, *all_targets()) == {}
-    assert dvc_changed(project) == set()
-
-
 def test_params_round_trip_through_an_experiment_makes_both_tools_plan_training(project):
-    """Built by Snakemake at lr 0.003; an experiment trains at 0.006 in the workspace; params.yaml
-    goes back to 0.003: results/ holds 0.006 models, so both tools must plan training. Back at
-    0.006, both plan nothing: each judges the outputs by what they were built from."""
+    """Built by Snakemake with mini at 1 layer; an experiment trains it at 2 in the workspace;
+    params.yaml goes back to 1: results/ holds a 2-layer mini, so both tools must plan its training.
+    Back at 2, both plan nothing: each judges the outputs by what they were built from."""
     sh("git add -A && git commit -qm 'pipeline built'", project)
-    lr = yaml.safe_load((project / "params.yaml").read_text())["lr"]
-    sh("dvc exp run -S lr=0.006", project)
+    layers = yaml.safe_load((project / "params.yaml").read_text())["sizes"]["mini"]["n_layer"]
+    sh(f"dvc exp run -S sizes.mini.n_layer={layers + 1}", project)
     sh("git checkout params.yaml", project)
-    assert yaml.safe_load((project / "params.yaml").read_text())["lr"] == lr
-    assert planned(project, *all_targets()) == {"train": len(SIZES), "eval": len(SIZES), "score": 1,
-                                                "rung": len(rungs()), "fit": 1, "predict": len(SIZES)}
-    assert dvc_changed(project) == per_size("train") | rungs()
-    edit_params(project, lambda p: p.update(lr=0.006))
+    assert yaml.safe_load((project / "params.yaml").read_text())["sizes"]["mini"]["n_layer"] == layers
+    assert planned(project, *all_targets()) == {"predict": 1, "train": 1, "eval": 1}
+    assert dvc_changed(project) == {"predict@mini", "train@mini"}
+    edit_params(project, lambda p: p["sizes"]["mini"].update(n_layer=layers + 1))
     assert planned(project, *all_targets()) == {}
     assert dvc_changed(project) == set()
 

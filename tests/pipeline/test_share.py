@@ -24,9 +24,9 @@ def test_a_fresh_clone_pulls_the_results_and_plans_nothing(project, tmp_path):
 
 def test_queued_experiments_run_in_their_own_copies(project):
     sh("git add -A && git commit -qm 'pipeline built'", project)
-    for name, lr in (("q-low", 0.002), ("q-high", 0.004)):
-        sh(f"dvc exp run --queue -S lr={lr} -n {name}", project)
-    before = (project / "results/tiny/model.safetensors").read_bytes()
+    for name, warmup in (("q-low", 0.1), ("q-high", 0.4)):  # mini's chain alone reruns
+        sh(f"dvc exp run --queue -S sizes.mini.train.warmup_frac={warmup} -n {name}", project)
+    before = (project / "results/mini/model.safetensors").read_bytes()
     sh("dvc queue start -j 2", project)
     deadline = time.time() + 600
     while time.time() < deadline:
@@ -35,11 +35,12 @@ def test_queued_experiments_run_in_their_own_copies(project):
             break
         time.sleep(2)
     assert "Failed" not in status, status
-    assert (project / "results/tiny/model.safetensors").read_bytes() == before  # the workspace is untouched
+    assert (project / "results/mini/model.safetensors").read_bytes() == before  # the workspace is untouched
     rows = json.loads(sh("dvc exp show --json", project).stdout)
     exps = {e["name"]: e["revs"][0]["data"] for row in rows for e in (row.get("experiments") or [])}
     assert {"q-low", "q-high"} <= set(exps)
-    lrs = {name: exps[name]["params"]["params.yaml"]["data"]["lr"] for name in ("q-low", "q-high")}
-    assert lrs == {"q-low": 0.002, "q-high": 0.004}
-    losses = {name: exps[name]["metrics"]["results/tiny/eval.json"]["data"]["val_loss"] for name in lrs}
+    warmups = {name: exps[name]["params"]["params.yaml"]["data"]["sizes"]["mini"]["train"]["warmup_frac"]
+               for name in ("q-low", "q-high")}
+    assert warmups == {"q-low": 0.1, "q-high": 0.4}
+    losses = {name: exps[name]["metrics"]["results/mini/eval.json"]["data"]["val_loss"] for name in warmups}
     assert losses["q-low"] != losses["q-high"]
