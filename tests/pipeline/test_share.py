@@ -24,8 +24,8 @@ def test_a_fresh_clone_pulls_the_results_and_plans_nothing(project, tmp_path):
 
 def test_queued_experiments_run_in_their_own_copies(project):
     sh("git add -A && git commit -qm 'pipeline built'", project)
-    for name, warmup in (("q-low", 0.1), ("q-high", 0.4)):  # mini's chain alone reruns
-        sh(f"dvc exp run --queue -S sizes.mini.train.warmup_frac={warmup} -n {name}", project)
+    for name, tokens in (("q-short", 6144), ("q-long", 8192)):  # mini's chain alone reruns
+        sh(f"dvc exp run --queue -S sizes.mini.train.tokens={tokens} -n {name}", project)
     before = (project / "results/mini/model.safetensors").read_bytes()
     sh("dvc queue start -j 2", project)
     deadline = time.time() + 600
@@ -38,9 +38,7 @@ def test_queued_experiments_run_in_their_own_copies(project):
     assert (project / "results/mini/model.safetensors").read_bytes() == before  # the workspace is untouched
     rows = json.loads(sh("dvc exp show --json", project).stdout)
     exps = {e["name"]: e["revs"][0]["data"] for row in rows for e in (row.get("experiments") or [])}
-    assert {"q-low", "q-high"} <= set(exps)
-    warmups = {name: exps[name]["params"]["params.yaml"]["data"]["sizes"]["mini"]["train"]["warmup_frac"]
-               for name in ("q-low", "q-high")}
-    assert warmups == {"q-low": 0.1, "q-high": 0.4}
-    losses = {name: exps[name]["metrics"]["results/mini/eval.json"]["data"]["val_loss"] for name in warmups}
-    assert losses["q-low"] != losses["q-high"]
+    assert {"q-short", "q-long"} <= set(exps)
+    metrics = {name: exps[name]["metrics"]["results/mini/eval.json"]["data"] for name in ("q-short", "q-long")}
+    assert {name: m["tokens_trained"] for name, m in metrics.items()} == {"q-short": 6144, "q-long": 8192}
+    assert metrics["q-short"]["val_loss"] != metrics["q-long"]["val_loss"]
