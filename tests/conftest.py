@@ -208,8 +208,8 @@ TIERS = ["pipeline", "faults", "unit"]
 
 
 def pytest_collection_modifyitems(items):
-    tier = {name: i for i, name in enumerate(TIERS)}
-    items.sort(key=lambda item: tier.get(Path(item.fspath).parent.name, len(TIERS)))  # stable: in-file order kept
+    rank = {name: i for i, name in enumerate(TIERS)}
+    items.sort(key=lambda item: rank.get(Path(item.fspath).parent.name, len(TIERS)))  # stable: in-file order kept
     for item in items:
         tier = Path(item.fspath).parent.name
         if tier in NO_PIPELINE and PIPELINE_FIXTURES & set(getattr(item, "fixturenames", ())):

@@ -10,6 +10,7 @@ import yaml
 
 from conftest import SIZES, all_targets, cells, dvc_changed, dvc_ran, edit_params, per_size, planned, rungs, sh
 
+
 def snapshot(project: Path) -> dict[str, bytes]:
     """Every output file's bytes, to prove untouched results stay byte-identical."""
     out = {}
