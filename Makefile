@@ -17,7 +17,7 @@ demo: setup
 	PATH="$(CURDIR)/$(BIN):$$PATH" snakemake --cores 1 results/tiny/eval.json
 	PATH="$(CURDIR)/$(BIN):$$PATH" ladder summary tiny
 
-# Everything, as CI runs it: unit tests, real Snakemake and DVC pipelines, the fault suite (~17 minutes on 2 cores with setup, two workers).
+# Everything, as CI runs it: unit tests, real Snakemake and DVC pipelines, the fault suite (~19 minutes on 2 cores with setup, two workers).
 test: setup
 	PATH="$(CURDIR)/$(BIN):$$PATH" pytest -q -n 2 --dist loadfile --no-loadscope-reorder tests
 
