@@ -43,9 +43,18 @@ def test_a_failing_job_leaves_its_error_in_its_log(project):
 
 @browser
 def test_snakemake_report_shows_the_eval_results(project):
-    sh("snakemake --report report.html", project)
+    # the command the summary suggests, as after `make demo`: tiny alone evaluated
+    suggested = next(line.split("  ")[1] for line in sh("ladder summary tiny", project).stdout.splitlines()
+                     if line.startswith("  snakemake --report"))
+    assert suggested == "snakemake --report report.html results/tiny/eval.json"
+    for size in ("mini", "medium"):
+        (project / f"results/{size}/eval.json").unlink()
+    sh(suggested, project)
     html = (project / "report.html").read_text()
-    assert "results/tiny/eval.json" in html and "Each job" in html
+    assert "Each job" in html and "results/mini" not in html
+    for name in ("eval.json", "samples.md", "curves.png"):
+        assert f"results/tiny/{name}" in html
+    assert "results/scaling/fit.png" in html
     assert "Evaluation" in rendered(project / "report.html")
 
 
@@ -54,6 +63,12 @@ def test_summary_prints_a_report_card(built):
     ev = json.loads((built / "results/tiny/eval.json").read_text())
     assert f"{ev['val_bits_per_byte']:.3f} bits per byte" in out
     assert "unigram model" in out and "greedy sample: 'The history of" in out and "(chance 25%)" in out
+    header, row = out.splitlines()[:2]
+    assert header.split() == ["size", "params", "tokens", "val", "loss", "bits/byte", "unigram", "perplexity",
+                              "cloze", "train", "s", "tokens/s"]
+    params = json.loads((built / "results/tiny/eval_provenance.json").read_text())["params"]
+    assert f"{ev['val_loss']:.3f}" in row.split() and f"{params / 1e6:.2f}M" in row.split()
+    assert out.rstrip().splitlines()[-4] == "Next:"
 
 
 def test_summary_names_a_missing_provenance_file(project):

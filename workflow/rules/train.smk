@@ -66,6 +66,8 @@ rule eval:
         "results/{size}/config.json",
         "results/{size}/train.json",
         "results/{size}/prediction.json",
+        ancient("results/{size}/loss.tsv"),
+        ancient("results/{size}/val_loss.tsv"),
         ancient("data/shards/val"),
         "data/shards/index.json",
         ancient("data/subset/val.jsonl"),
@@ -80,6 +82,8 @@ rule eval:
         "results/{size}/eval_provenance.json",
         report("results/{size}/samples.md", caption="../report/samples.rst", category="Evaluation",
                labels={"size": "{size}", "file": "samples"}),
+        report("results/{size}/curves.png", caption="../report/curves.rst", category="Evaluation",
+               labels={"size": "{size}", "file": "curves"}),
     log:
         ".ladder/logs/eval@{size}.log",
     threads: ALL_CORES

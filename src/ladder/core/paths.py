@@ -79,6 +79,7 @@ class Size:
     eval = property(lambda self: self.folder / "eval.json")  # the headline metrics (dvc.yaml's metrics:)
     provenance = property(lambda self: self.folder / "eval_provenance.json")  # the rest, and built_from
     samples = property(lambda self: self.folder / "samples.md")
+    figure = property(lambda self: self.folder / "curves.png")  # eval's: the curves and the prediction
     layer_stats = property(lambda self: self.folder / "live" / "layer_stats.tsv")
     hf = property(lambda self: self.folder / "hf")
     lm_eval = property(lambda self: self.folder / "lm_eval.json")
@@ -109,7 +110,7 @@ def outputs(stage: str, size: str | None = None) -> list[Path]:
     if stage == "predict":
         return [Size(size).prediction]
     if stage == "eval":
-        return [Size(size).eval, Size(size).provenance, Size(size).samples]
+        return [Size(size).eval, Size(size).provenance, Size(size).samples, Size(size).figure]
     if stage == "curriculum":
         return [Plan("base").order, Plan("base").plan]
     if stage == "score":

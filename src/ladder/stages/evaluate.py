@@ -8,6 +8,8 @@ model must clear.
 Two files: eval.json holds the headline numbers (DVC's metrics, one column each in `dvc exp show`),
 eval_provenance.json everything else: the details behind them (the unigram floor, parameter count
 and speed among them), the samples, and what the result was built from (the stage's manifest).
+Beside them, samples.md and curves.png (the training curves with the prediction on them) are what
+`snakemake --report` shows of the size.
 
 The prediction (stage predict@size, from the scaling fit) is scored here: against the train stage's
 final val loss, which is measured as the rungs' losses the fit was made from are (the same held-out
@@ -24,7 +26,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ladder.core import paths, stamps, tokens
+from ladder.core import figures, paths, stamps, tokens
 from ladder.core import device as dev
 from ladder.core.cloze import cloze_items
 from ladder.core.checkpoint import load_trained
@@ -142,6 +144,7 @@ def run(params: Params, size: str) -> dict:
     tok = tokens.load()
     model = load_trained(size, device)
     train = read_json(paths.Size(size).summary)
+    curves = figures.curves([paths.Size(size)])
     prediction = scored(read_json(need(paths.Size(size).prediction, f"the prediction for {size} (stage predict@{size})")),
                         train)
     dtype = dev.precision(device, train["dtype"])
@@ -181,10 +184,11 @@ def run(params: Params, size: str) -> dict:
     }
     out = paths.Size(size)
     md = [f"# Samples from {size}\n"] + [f"## {s['mode']}: {s['prompt']!r}\n\n{s['text']}\n" for s in generated]
-    with atomic(out.eval, out.provenance, out.samples) as (tmp_eval, tmp_provenance, tmp_md):
+    with atomic(out.eval, out.provenance, out.samples, out.figure) as (tmp_eval, tmp_provenance, tmp_md, tmp_png):
         write_json(tmp_eval, metrics)
         write_json(tmp_provenance, provenance)
         tmp_md.write_text("\n".join(md))
+        figures.draw(curves, tmp_png, f"{size}: loss against tokens ({train['tokens']:,} trained)", prediction)
     log.info("eval@%s: val loss %.4f, %.4f bits/byte (unigram %.4f), perplexity %.1f, cloze %s (chance %s)",
              size, val["loss"], val["bits_per_byte"], val["unigram_bits_per_byte"], val["perplexity"],
              quiz["accuracy"], quiz["chance"])

@@ -10,8 +10,30 @@ import pandas as pd
 from ladder.core import paths, runs
 from ladder.core.files import LadderError
 
-COLUMNS = ["size", "params", "tokens_trained", "val_loss", "val_bits_per_byte", "unigram_bits_per_byte",
-           "val_perplexity", "cloze", "train_seconds", "train_tokens_per_s"]
+# The eval table's columns, with the heading and the format each is printed with.
+COLUMNS = {
+    "size": ("size", str),
+    "params": ("params", lambda n: f"{n / 1e6:.2f}M"),
+    "tokens_trained": ("tokens", lambda n: f"{n / 1e6:.2f}M"),
+    "val_loss": ("val loss", "{:.3f}".format),
+    "val_bits_per_byte": ("bits/byte", "{:.3f}".format),
+    "unigram_bits_per_byte": ("unigram", "{:.3f}".format),
+    "val_perplexity": ("perplexity", "{:.1f}".format),
+    "cloze": ("cloze", lambda x: "-" if x is None or x != x else f"{x:.3f}"),
+    "train_seconds": ("train s", "{:.1f}".format),
+    "train_tokens_per_s": ("tokens/s", "{:,.0f}".format),
+}
+
+
+def next_steps(sizes: list[str]) -> str:
+    """Three commands to try next. The report names the sizes' results: with no target, Snakemake reports
+    everything pipeline.sizes names and stops at the first size not built yet."""
+    targets = " ".join(f"results/{s}/eval.json" for s in sizes)
+    steps = [(f"snakemake --report report.html {targets}", "one page: curves, eval tables, samples, the fit"),
+             ("dvc exp run -S lr=0.006 eval@tiny", "an experiment, then `dvc exp show`"),
+             ("ladder plan small", "what GPT-2 small costs before spending a GPU on it")]
+    width = max(len(cmd) for cmd, _ in steps)
+    return "Next:\n" + "\n".join(f"  {cmd:<{width}}  {why}" for cmd, why in steps)
 
 
 def results(sizes: list[str] | None = None) -> list[dict]:
@@ -23,8 +45,9 @@ def results(sizes: list[str] | None = None) -> list[dict]:
     return runs.evaluations(names)
 
 
-def eval_table(rows: list[dict]) -> pd.DataFrame:
-    return pd.DataFrame(rows)[COLUMNS]
+def eval_table(rows: list[dict]) -> str:
+    table = pd.DataFrame(rows)[list(COLUMNS)].rename(columns={k: head for k, (head, _) in COLUMNS.items()})
+    return table.to_string(index=False, formatters={head: fmt for head, fmt in COLUMNS.values()})
 
 
 def card(r: dict) -> str:
@@ -56,7 +79,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def main(args) -> None:
     rows = results(args.sizes)
-    print(eval_table(rows).to_string(index=False))
+    print(eval_table(rows))
     print()
     print("\n\n".join(card(r) for r in rows))
-    print("\nMore: results/<size>/samples.md, eval_provenance.json; `dvc exp show`; `snakemake --report report.html`")
+    sizes = ", ".join(f"results/{r['size']}/" for r in rows)
+    print(f"\nFiles: {sizes} (eval.json, eval_provenance.json, samples.md, the model); results/scaling/")
+    print(next_steps([r["size"] for r in rows]))
