@@ -40,9 +40,9 @@ SIZES = ["tiny", "mini", "medium"]
 SWEEP = dict(shapes=["w32-d1", "w64-d1"], head_dim=16, parametrizations=["sp", "mup"], lrs=[0.003, 0.006], seeds=[1],
              train={"tokens": 2048})  # 8 cells of 2 steps; base shape w32-d1
 PLANS = {"tiny": "base", "mini": "base", "medium": "scored"}  # medium trains on the order tiny's model scores
-SCALING = dict(shapes=["w16-d1", "w32-d1", "w64-d2"], head_dim=16, budgets=[32768, 65536, 131072],
-               holdout=["w64-d2-65536"], bootstrap=20,
-               train={"eval_every": 1000, "checkpoint_every": 1000, "eval_tokens": 8192})  # 9 rungs, 32-128 steps: 8 fitted, for 5 params
+SCALING = dict(shapes=["w16-d1", "w32-d1", "w48-d1", "w64-d1", "w64-d2"], head_dim=16, budgets=[2048, 4096],
+               holdout=["w48-d1-2048"], bootstrap=20,
+               train={"eval_every": 1000, "checkpoint_every": 1000, "eval_tokens": 8192})  # 10 rungs in the sizes' regime (4 steps)
 
 
 def sh(cmd: str, cwd: Path, check: bool = True, env: dict | None = None) -> subprocess.CompletedProcess:

@@ -1,6 +1,7 @@
 # Shared by data.smk, train.smk, sweep.smk and scaling.smk: the params snapshot and code of each stage, the plan a size trains on,
 # a training job's time limit, and DVC's names for the jobs Snakemake ran.
 
+import math
 import os
 
 # What a stage running torch or tokenizers uses, and so the threads its job holds (core/device.py;
@@ -29,6 +30,20 @@ def train_minutes(size):
     from ladder.core import cost
 
     return cost.time_limit_minutes(PARAMS, size)
+
+
+def gpu_mem_gib(stage):
+    """A job's device memory in whole GiB by `ladder plan`'s estimate (core/cost.py), so that a profile
+    that declares its card's memory (workflow/profiles/gpu) lets small jobs share the card."""
+    from ladder.core import cost
+
+    def need(wildcards):
+        name = wildcards.get("size") or wildcards.get("cell") or wildcards.get("rung")
+        params = PARAMS.derived("train" if stage in ("score", "eval") else stage, name)
+        t = params.train_for(name)
+        return math.ceil(cost.estimate(params, name, cost.vocab_size(PARAMS)[0]).memory_gib(t.activation_checkpointing))
+
+    return need
 
 
 def dvc_stages(jobs):

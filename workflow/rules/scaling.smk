@@ -25,6 +25,7 @@ rule rung:
         directory("results/scaling/rungs/{rung}/live"),
     resources:
         gpu=lambda wildcards: PARAMS.rung(wildcards.rung).train_for(wildcards.rung).devices,
+        gpu_mem_gib=gpu_mem_gib("rung"),
     log:
         ".ladder/logs/train@{rung}.log",
     threads: ALL_CORES

@@ -22,6 +22,7 @@ rule cell:
         directory("results/sweep/cells/{cell}/live"),
     resources:
         gpu=lambda wildcards: PARAMS.cell(wildcards.cell).train_for(wildcards.cell).devices,
+        gpu_mem_gib=gpu_mem_gib("cell"),
     log:
         ".ladder/logs/train@{cell}.log",
     threads: ALL_CORES

@@ -23,6 +23,8 @@ rule score:
         "data/curriculum/scored/order.npy",
         "data/curriculum/scored/plan.json",
         "data/curriculum/scored/scores.npy",
+    resources:
+        gpu_mem_gib=lambda wildcards: gpu_mem_gib("score")({"size": SCORER}),
     log:
         ".ladder/logs/score.log",
     threads: ALL_CORES
@@ -50,6 +52,7 @@ rule train:
     resources:
         # One task holding train.devices GPUs: `ladder train` starts torchrun, one process per GPU.
         gpu=lambda wildcards: PARAMS.train_for(wildcards.size).devices,
+        gpu_mem_gib=gpu_mem_gib("train"),
         runtime=lambda wildcards: train_minutes(wildcards.size),  # minutes, for a cluster's time limit
     log:
         ".ladder/logs/train@{size}.log",
@@ -84,6 +87,8 @@ rule eval:
                labels={"size": "{size}", "file": "samples"}),
         report("results/{size}/curves.png", caption="../report/curves.rst", category="Evaluation",
                labels={"size": "{size}", "file": "curves"}),
+    resources:
+        gpu_mem_gib=gpu_mem_gib("eval"),
     log:
         ".ladder/logs/eval@{size}.log",
     threads: ALL_CORES

@@ -209,13 +209,13 @@ RUNG = re.compile(r"(w\d+-d\d+)-(\d+)")  # shape-budget, as DVC's matrix names i
 
 
 class Scaling(Strict):
-    """Scaling-law rungs (one training run per shape x budget, on the shipped recipe) and the fit of
-    L(N, D) to their final val losses, from which every named size's loss is predicted."""
+    """Scaling-law rungs (one training run per shape x budget, on the shipped recipe, at the batch and
+    schedule the sizes train with) and the law fitted to their final val losses at each budget, from
+    which every named size's loss is predicted (core/scaling.py)."""
 
     shapes: list[str]  # "w<n_embd>-d<n_layer>"
     head_dim: PosInt
-    budget: Literal["tokens", "flops"]  # what budgets counts: tokens seen, or training FLOPs (an IsoFLOP grid)
-    budgets: list[PosInt]
+    budgets: list[PosInt]  # tokens each rung sees: the sizes' own budgets, so that the fit measures their regime
     holdout: list[str]  # rungs trained but kept out of the fit: what it predicts for them scores it
     n: Literal["non_embedding", "total"]  # which parameter count the law takes as N
     huber_delta: Annotated[float, Field(gt=0)]
@@ -227,19 +227,21 @@ class Scaling(Strict):
 
     @model_validator(mode="after")
     def _grid(self):
-        for name in ("shapes", "budgets"):
+        for name, least in (("shapes", 4), ("budgets", 1)):
             values = getattr(self, name)
-            if len(values) < 2 or len(set(values)) != len(values):
-                raise ValueError(f"{name}: must list at least two values, each once (the law has an N and a D term)")
+            if len(values) < least or len(set(values)) != len(values):
+                raise ValueError(f"{name}: must list at least {least} value{'s' * (least > 1)}, each once")
         for shape in self.shapes:
             if int(SHAPE.fullmatch(shape)[1]) % self.head_dim:
                 raise ValueError(f"shapes: width of {shape} must be a multiple of head_dim ({self.head_dim})")
         for rung in self.holdout:
             if rung not in self.rungs():
                 raise ValueError(f"holdout: {rung!r} is not a rung (shape-budget, e.g. {self.rungs()[-1]})")
-        if len(self.fitted()) < 6:
-            raise ValueError(f"holdout: leaves {len(self.fitted())} rungs to fit; the law has 5 parameters, "
-                             "so at least 6 are needed")
+        for budget in self.budgets:
+            left = [r for r in self.fitted() if r.endswith(f"-{budget}")]
+            if len(left) < 4:
+                raise ValueError(f"holdout: leaves {len(left)} rungs to fit at budget {budget}; the law at each "
+                                 "budget has 3 parameters, so at least 4 are needed")
         return self
 
     def rungs(self) -> list[str]:
@@ -359,7 +361,7 @@ class Params(Strict):
         if set(s.train) & {"tokens", "flops", "tokens_per_param"}:
             raise ValueError("scaling.train: sets a budget; each rung's comes from scaling.budgets")
         return self._shape_size("scaling", shape, s.head_dim,
-                                {**s.train, "tokens": None, "flops": None, s.budget: int(budget)})
+                                {**s.train, "tokens": int(budget), "flops": None})
 
     def _shape_size(self, block: str, shape: str, head_dim: int, train: dict) -> Size:
         """A size of shape w<width>-d<depth> with head_dim-wide heads; `train` overrides the train: block,
@@ -385,7 +387,7 @@ STAGE_PARAMS: dict[str, list[str]] = {
     "eval": ["seed", "eval"],
     "cell": ["train", "sweep.head_dim", "sweep.train"],  # its shape, lr and seed are in its name
     "sweep": ["sweep.shapes", "sweep.parametrizations", "sweep.lrs", "sweep.seeds"],
-    "rung": ["seed", "lr", "train", "scaling.head_dim", "scaling.budget", "scaling.train"],  # shape, budget: its name
+    "rung": ["seed", "lr", "train", "scaling.head_dim", "scaling.train"],  # shape, budget: its name
     "fit": ["scaling.shapes", "scaling.budgets", "scaling.holdout", "scaling.n", "scaling.huber_delta",
             "scaling.bootstrap", "scaling.interval"],
     "predict": ["train", "sizes.{size}"],  # the size's N and D: never its training

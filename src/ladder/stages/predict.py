@@ -3,9 +3,9 @@
 It reads the fit (results/scaling/fit.json) and the size's shape and budget from params.yaml, never
 the size's own training, so a prediction cannot peek at the answer: changing a rung reruns the fit
 and every prediction; changing a size reruns its prediction and its training, not the fit. The
-interval is the spread of the fit's bootstrap refits at the size's N and D; how far the size lies
-beyond the rungs (in N and in D) is written beside it, since a fit is surer inside its data.
-eval@size scores the prediction against the loss training reached.
+interval covers the fit's refits, one run's scatter and the law's form error for the distance beyond
+the rungs (core/scaling.py). How far the size lies beyond the rungs, in N and in D, is written beside
+it, with a warning where that is further than the extrapolation test checked.
 """
 
 from __future__ import annotations
@@ -23,31 +23,38 @@ from ladder.core.progress import log
 
 def run(params: Params, size: str) -> dict:
     fit = read_json(need(paths.FIT, "the scaling fit"))
-    vocab = read_json(need(paths.SHARD_INDEX, "the shard index"))["vocab_size"]
+    index = read_json(need(paths.SHARD_INDEX, "the shard index"))
     t = params.train_for(size)
     with torch.device("meta"):
-        model = GPT(recipe.model_config(params, size, vocab))
+        model = GPT(recipe.model_config(params, size, index["vocab_size"]))
     n = model.num_params(non_embedding=fit["n"] == "non_embedding")
     d = recipe.steps(t, model) * t.batch_tokens  # the tokens training will see
-    law = scaling.Law(**fit["params"])
-    lo, hi = scaling.interval([scaling.from_list(x) for x in fit["bootstrap_laws"]], n, d, fit["interval"])
-    fitted = [r for r in fit["rungs"] if not r["held_out"]]
+    p = scaling.predict(scaling.budgets_of(fit), n, d, fit["interval"], fit["extrapolation"]["per_efold"])
+    epochs = d / index["train"]["tokens"]
+    warnings = scaling.warnings(p, fit["extrapolation"], epochs)
     result = {
         "size": size,
-        "predicted_val_loss": round(float(law.loss(n, d)), 5),
-        "interval": [round(lo, 5), round(hi, 5)],
+        "predicted_val_loss": round(p.value, 5),
+        "interval": [round(p.low, 5), round(p.high, 5)],
         "level": fit["interval"],
         "N": n,
         "n": fit["n"],
         "D": d,
-        "beyond_rungs": {"N": round(n / max(r["N"] for r in fitted), 2), "D": round(d / max(r["D"] for r in fitted), 2)},
+        "epochs": round(epochs, 3),
+        "beyond_rungs": {"N": round(p.beyond_n, 2), "D": round(p.beyond_d, 2)},
+        "tested_to": fit["extrapolation"]["supported"],
+        "model_form_error": round(p.model_form, 5),
+        "warnings": warnings,
         "written_at": time.time(),  # eval@size checks it against the training's start
         "built_from": stamps.stamp(params, "predict", size),
     }
     with atomic(paths.Size(size).prediction) as (tmp,):
         write_json(tmp, result)
-    log.info("predict@%s: val loss %.4f (%g%% interval %.4f-%.4f) at N=%.3g, D=%.3g (%gx / %gx the largest rung)",
-             size, result["predicted_val_loss"], 100 * fit["interval"], lo, hi, n, d, *result["beyond_rungs"].values())
+    log.info("predict@%s: val loss %.4f (%g%% interval %.4f-%.4f) at N=%.3g, D=%.3g (%.3gx the largest rung in N, "
+             "%.3gx outside the budgets in D)", size, p.value, 100 * fit["interval"], p.low, p.high, n, d, p.beyond_n,
+             p.beyond_d)
+    for w in warnings:
+        log.warning("predict@%s: %s", size, w)
     return result
 
 

@@ -120,6 +120,10 @@ def run(params: Params, size: str, stage: str = "train") -> dict:
     model = GPT(cfg).to(device)
     n_params = model.num_params(non_embedding=False)
     steps = recipe.steps(t, model)
+    if stage == "rung" and steps * t.batch_tokens > index["train"]["tokens"]:
+        raise LadderError(f"scaling.budgets: rung {size} would see {steps * t.batch_tokens:,} tokens, more than the "
+                          f"train split's {index['train']['tokens']:,}; rungs stay within one epoch (the fit has no "
+                          "term for repeated data): lower the budget")
     micro_tokens = t.micro_batch * t.seq_len
     accum = t.batch_tokens // micro_tokens  # micro-batches per step, all ranks together
     plan_phases = recipe.phases(staging["warmup"], t, steps * t.batch_tokens)

@@ -1,15 +1,18 @@
 """`ladder plan [SIZES]`: parameters, FLOPs, memory and estimated hours per size, on this device and on
 common GPUs (the estimates and their assumptions: core/cost.py).
 
-`ladder plan --budget FLOPS`: what the scaling fit (results/scaling/fit.json) recommends for that much
-compute — the compute-optimal N and D and the loss it predicts there — and, for each size, the tokens
-the budget buys it and the loss the fit predicts for them (C = 6 N D, N as the fit counts it).
+`ladder plan --budget FLOPS`: what the scaling fit (results/scaling/fit.json) says of that much
+compute: for each size, the tokens the budget buys it (its own FLOPs per token) and the loss the fit
+predicts for them, with the interval, how far beyond the rungs that lies, and a warning where it is
+further than the fit's extrapolation test checked; and, when the rungs span several budgets, the
+lowest loss the fit finds along C = 6 N D between them.
 """
 
 from __future__ import annotations
 
 import argparse
 
+import numpy as np
 import pandas as pd
 
 from ladder.core import config, cost, paths, scaling
@@ -34,30 +37,34 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def budget_table(params: config.Params, sizes: list[str], budget: float) -> str:
     fit = read_json(need(paths.FIT, "the scaling fit (run `ladder fit`, or the pipeline up to it)"))
-    law = scaling.Law(**fit["params"])
-    laws = [scaling.from_list(x) for x in fit["bootstrap_laws"]]
+    budgets = scaling.budgets_of(fit)
+    test = fit["extrapolation"]
     vocab, _ = cost.vocab_size(params)
     rows = []
-    if law.has_optimum:
-        n, d = (float(x) for x in law.optimal(budget))
-        rows.append({"what": "compute-optimal", "N": n, "D": d})
+    best = [f for f in fit["frontier"] if np.isclose(np.log10(f["flops"]), np.log10(budget), atol=0.25)]
+    if best:
+        rows.append({"what": "lowest loss found" + (" (range edge)" if best[0]["edge"] else ""), "N": best[0]["N"],
+                     "D": best[0]["D"]})
     for size in sizes:
         e = cost.estimate(params, size, vocab)
         n_size = e.params_non_embedding if fit["n"] == "non_embedding" else e.params
-        rows.append({"what": size, "N": n_size, "D": budget / (6 * n_size)})
+        rows.append({"what": size, "N": n_size, "D": budget / e.flops_per_token})
+    notes = []
+    for r in rows:
+        p = scaling.predict(budgets, r["N"], r["D"], fit["interval"], test["per_efold"])
+        r |= {"predicted val loss": p.value, f"{fit['interval']:.0%} interval": f"{p.low:.3f}-{p.high:.3f}",
+              "beyond rungs (N, D)": f"{p.beyond_n:.3g}x, {p.beyond_d:.3g}x"}
+        notes += [f"{r['what']}: {w}" for w in scaling.warnings(p, test, 0.0)]
     df = pd.DataFrame(rows)
-    df["tokens/N"] = df["D"] / df["N"]
-    df["predicted val loss"] = [law.loss(r.N, r.D) for r in df.itertuples()]
-    lo_hi = [scaling.interval(laws, r.N, r.D, fit["interval"]) for r in df.itertuples()]
-    df[f"{fit['interval']:.0%} interval"] = [f"{lo:.3f}-{hi:.3f}" for lo, hi in lo_hi]
-    rungs = max(r["N"] for r in fit["rungs"]), max(r["D"] for r in fit["rungs"])
-    df["beyond rungs (N, D)"] = [f"{r.N / rungs[0]:.3g}x, {r.D / rungs[1]:.3g}x" for r in df.itertuples()]
-    head = (f"budget {budget:.3g} FLOPs (C = 6ND, N = {fit['n'].replace('_', '-')} parameters); "
-            f"fit: {paths.FIT}, from rungs costing {fit['rung_flops']:.3g} FLOPs"
-            + ("" if law.has_optimum else "; the fit has an exponent at 0, so no compute-optimal point"))
-    return head + "\n" + df.to_string(index=False, formatters={"N": "{:.3g}".format, "D": "{:.3g}".format,
-                                                               "tokens/N": "{:.1f}".format,
-                                                               "predicted val loss": "{:.3f}".format})
+    df.insert(3, "tokens/N", df["D"] / df["N"])
+    head = (f"budget {budget:.3g} FLOPs; fit: {paths.FIT}, from rungs costing {fit['rung_flops']:.3g} FLOPs at "
+            f"{', '.join(f'{b.tokens:,}' for b in budgets)} tokens; extrapolation tested to "
+            f"{test['supported']['N']:g}x in N, {test['supported']['D']:g}x in D")
+    if not fit["frontier"]:
+        head += "\nno compute-optimal split: the rungs measured one budget, so the fit cannot trade N against D"
+    table = df.to_string(index=False, formatters={"N": "{:.3g}".format, "D": "{:.3g}".format,
+                                                  "tokens/N": "{:.1f}".format, "predicted val loss": "{:.3f}".format})
+    return "\n".join([head, table, *(f"warning: {n}" for n in notes)])
 
 
 def main(args) -> None:

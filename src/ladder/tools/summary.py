@@ -19,7 +19,7 @@ COLUMNS = {
     "val_bits_per_byte": ("bits/byte", "{:.3f}".format),
     "unigram_bits_per_byte": ("unigram", "{:.3f}".format),
     "val_perplexity": ("perplexity", "{:.1f}".format),
-    "cloze": ("cloze", lambda x: "-" if x is None or x != x else f"{x:.3f}"),
+    "cloze": ("cloze", lambda x: "-" if pd.isna(x) else f"{x:.3f}"),
     "train_seconds": ("train s", "{:.1f}".format),
     "train_tokens_per_s": ("tokens/s", "{:,.0f}".format),
 }
@@ -28,7 +28,7 @@ COLUMNS = {
 def next_steps(sizes: list[str]) -> str:
     """Three commands to try next. The report names the sizes' results: with no target, Snakemake reports
     everything pipeline.sizes names and stops at the first size not built yet."""
-    targets = " ".join(f"results/{s}/eval.json" for s in sizes)
+    targets = " ".join(str(paths.Size(s).eval) for s in sizes)
     steps = [(f"snakemake --report report.html {targets}", "one page: curves, eval tables, samples, the fit"),
              ("dvc exp run -S lr=0.006 eval@tiny", "an experiment, then `dvc exp show`"),
              ("ladder plan small", "what GPT-2 small costs before spending a GPU on it")]
@@ -82,6 +82,6 @@ def main(args) -> None:
     print(eval_table(rows))
     print()
     print("\n\n".join(card(r) for r in rows))
-    sizes = ", ".join(f"results/{r['size']}/" for r in rows)
-    print(f"\nFiles: {sizes} (eval.json, eval_provenance.json, samples.md, the model); results/scaling/")
+    sizes = ", ".join(f"{paths.Size(r['size']).folder}/" for r in rows)
+    print(f"\nFiles: {sizes} (eval.json, eval_provenance.json, samples.md, the model); {paths.SCALING}/")
     print(next_steps([r["size"] for r in rows]))
