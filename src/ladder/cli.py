@@ -13,7 +13,7 @@ import contextlib
 import importlib
 import logging
 import sys
-from importlib.metadata import version
+from importlib.metadata import PackageNotFoundError, version
 
 from ladder.core import lock
 from ladder.core.files import LadderError
@@ -48,13 +48,21 @@ COMMANDS = {
 }
 
 
+def installed_version() -> str:
+    """The installed package's version; a plain checkout run with PYTHONPATH=src has no metadata."""
+    try:
+        return version("ladder")
+    except PackageNotFoundError:
+        return "(a source checkout, not installed)"
+
+
 def parser(command: str | None = None) -> argparse.ArgumentParser:
     """The CLI; the options of `command` (and its imports) are added only when it is the one run."""
     params = argparse.ArgumentParser(add_help=False)
     params.add_argument("--params", default=argparse.SUPPRESS, help="params file (default: params.yaml)")
     p = argparse.ArgumentParser(prog="ladder", parents=[params],
                                 description="Train GPT models up a ladder of sizes, reproducibly.")
-    p.add_argument("--version", action="version", version=f"%(prog)s {version('ladder')}")
+    p.add_argument("--version", action="version", version=f"%(prog)s {installed_version()}")
     sub = p.add_subparsers(dest="command", required=True, metavar="command")
     for name, (module, help_) in COMMANDS.items():
         s = sub.add_parser(name, help=help_, description=help_, parents=[params])
