@@ -10,7 +10,7 @@ import time
 from conftest import SCALING, SIZES, sh, shrunk_rungs
 
 NUMBERS = ["n_params", "tokens", "flops", "train_seconds", "val_loss", "val_bits_per_byte", "predicted_val_loss",
-           "predicted_low", "predicted_high", "prediction_error"]
+           "predicted_low", "predicted_high", "prediction_error", "beyond_tested"]
 
 
 def logged(project) -> list[dict]:
@@ -106,3 +106,12 @@ def test_log_rows_are_the_sizes_and_the_experiment_with_its_lr(project, tmp_path
     assert p.returncode == 1 and len(lines) == 2 and "not a git repository" in lines[0]
     assert lines[1].startswith("ladder log: error: results/: nothing to log")
     assert list((tmp_path / "empty/results").iterdir()) == []
+
+
+def test_a_prediction_past_the_extrapolation_test_is_flagged_in_its_row():
+    from ladder.tools.log import beyond_tested
+
+    past = {"warnings": ["N is 63x ..."], "beyond_rungs": {"N": 63.0, "D": 1.0}, "tested_to": {"N": 2.7, "D": 1.0}}
+    assert beyond_tested(past) == "N 63x/2.7x"
+    assert beyond_tested(past | {"warnings": []}) is None
+    assert beyond_tested(past | {"beyond_rungs": {"N": 1.0, "D": 1.0}}) == "epochs"  # warned for repeats only

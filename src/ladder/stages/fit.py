@@ -54,8 +54,8 @@ def frontier(budgets: list[scaling.Budget], df: pd.DataFrame) -> list[dict]:
     if lo == hi:
         return []
     out = []
-    for c in 10 ** np.arange(np.floor(np.log10(6 * df["N"].min() * lo)), np.ceil(np.log10(6 * df["N"].max() * hi)) + 0.5,
-                             0.5):
+    first, last = np.floor(np.log10(6 * df["N"].min() * lo)), np.ceil(np.log10(6 * df["N"].max() * hi))
+    for c in 10 ** np.arange(first, last + 0.5, 0.5):
         d = np.geomspace(lo, hi, 41)
         n = c / (6 * d)
         losses = np.array([scaling.value(budgets, x, y)[0] for x, y in zip(n, d)])
@@ -127,11 +127,12 @@ def run(params: Params) -> dict:
                          "log_residual": round(float(np.log(r["val_loss"] / p.value)), 5),
                          "error": round(r["val_loss"] / p.value - 1, 5)})
     tail = (1 - s.interval) / 2 * 100
+    spread = {b.tokens: np.array([scaling.as_list(x) for x in b.refits]).T for b in budgets}
     result = {
         "law": "L_D(N) = E + A / N^alpha at each rung budget D; between budgets log L is linear in log D",
         "budgets": [{"D": b.tokens, "params": dict(zip(("E", "A", "alpha"), scaling.as_list(b.law))),
                      "intervals": {k: [round(float(x), 6) for x in np.percentile(v, [tail, 100 - tail])]
-                                   for k, v in zip(("E", "A", "alpha"), np.array([scaling.as_list(x) for x in b.refits]).T)},
+                                   for k, v in zip(("E", "A", "alpha"), spread[b.tokens])},
                      "scatter": round(b.sigma, 6), "n_max": b.n_max,
                      "refits": [scaling.as_list(x) for x in b.refits]} for b in budgets],
         "interval": s.interval,
@@ -139,7 +140,8 @@ def run(params: Params) -> dict:
         "n_why": N_WHY[s.n],
         "d": "tokens seen; every rung within one epoch of the train split (no repeats, so no term for them)",
         "method": {"objective": "Huber loss of log L_hat - log L, per budget", "huber_delta": s.huber_delta,
-                   "optimizer": "variable projection: alpha by grid and 1-D search, E and A by reweighted least squares",
+                   "optimizer": "variable projection: alpha by a grid and a 1-D search, E and A by reweighted "
+                                "least squares",
                    "interval": f"{s.bootstrap} parametric refits per budget x one run's scatter x the form's error "
                                "per e-fold beyond the rungs (extrapolation.per_efold)"},
         "rungs": rows,

@@ -32,7 +32,7 @@ from ladder.core.progress import log
 KINDS = {"size": "evaluated size", "exp": "DVC experiment", "rung": "scaling rung", "cell": "sweep cell"}
 NAMES = ["run", "kind", "size", "commit"]  # then the params that differ, then:
 NUMBERS = ["n_params", "tokens", "flops", "train_seconds", "val_loss", "val_bits_per_byte", "predicted_val_loss",
-           "predicted_low", "predicted_high", "prediction_error"]
+           "predicted_low", "predicted_high", "prediction_error", "beyond_tested"]
 SHOWN = {"n_params": "{:,}", "tokens": "{:,}", "flops": "{:.3g}", "train_seconds": "{:.1f}", "val_loss": "{:.4f}",
          "val_bits_per_byte": "{:.4f}", "predicted_val_loss": "{:.4f}", "predicted_low": "{:.4f}",
          "predicted_high": "{:.4f}", "prediction_error": "{:+.2%}"}
@@ -54,6 +54,8 @@ columns:
   n_params, tokens, flops, train_seconds
   val_loss, val_bits_per_byte          rungs and cells: training's last val loss, no bits per byte
   predicted_val_loss, predicted_low, predicted_high, prediction_error   where eval holds a prediction
+  beyond_tested             how far the prediction reached past what the fit's extrapolation test
+                            checked (N and D, x the largest rung / x tested), where it did
 Columns empty in every row are left out of the printed table and log.md. Without git or .dvc/
 there are no exp rows, and one line on stderr says so."""
 PARAMS, BASE = "_params", "_base"  # a row's params as its run recorded them, and the commit they are compared with
@@ -86,6 +88,14 @@ def committed(rev: str | None) -> dict:
     return flat(yaml.safe_load(text) or {}) if text else {}
 
 
+def beyond_tested(prediction: dict) -> str | None:
+    """A prediction's reach past the extrapolation test, in a few characters ("N 63x/2.7x"), or None."""
+    if not prediction.get("warnings"):
+        return None
+    reach, tested = prediction["beyond_rungs"], prediction["tested_to"]
+    return ", ".join(f"{k} {reach[k]:g}x/{tested[k]:g}x" for k in ("N", "D") if reach[k] > tested[k] * 1.01) or "epochs"
+
+
 def evaluated_row(r: dict, run: str, kind: str, commit: str | None, base: str | None) -> dict:
     p = r["provenance"]
     low, high = (p.get("prediction") or {}).get("interval") or (None, None)
@@ -93,7 +103,8 @@ def evaluated_row(r: dict, run: str, kind: str, commit: str | None, base: str | 
             "tokens": r["tokens_trained"], "flops": p.get("train_flops"), "train_seconds": r["train_seconds"],
             "val_loss": r["val_loss"], "val_bits_per_byte": r["val_bits_per_byte"],
             "predicted_val_loss": r.get("predicted_val_loss"), "predicted_low": low, "predicted_high": high,
-            "prediction_error": r.get("prediction_error"), PARAMS: p.get("params_used") or {}, BASE: base}
+            "prediction_error": r.get("prediction_error"), "beyond_tested": beyond_tested(p.get("prediction") or {}),
+            PARAMS: p.get("params_used") or {}, BASE: base}
 
 
 def held_out() -> dict[str, dict]:

@@ -67,6 +67,7 @@ def card(r: dict) -> str:
                      f"val loss {pred['predicted_val_loss']:.3f} ({pred['level']:.0%} interval {lo:.3f}-{hi:.3f}); "
                      f"it reached {pred['actual_val_loss']:.3f}, {pred['error']:+.1%}"
                      f"{'' if pred['inside_interval'] else ', outside the interval'} (results/scaling/fit.png)")
+        lines += [f"  warning: {w}" for w in pred.get("warnings", [])]
     greedy = next((s["text"] for s in p["samples"] if s["mode"] == "greedy"), None)
     if greedy:
         lines.append(f"  greedy sample: {' '.join(greedy.split())[:100]!r}")
