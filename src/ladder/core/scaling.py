@@ -31,7 +31,8 @@ import numpy as np
 from scipy.optimize import minimize_scalar
 
 MIN_SCATTER = 1e-3  # one run's log scatter is never taken below this: 2-3 degrees of freedom can show ~0
-BOUNDS = [(0, np.inf), (-5, 5), (1e-3, 3)]  # A, log E, alpha (at 0, A and E are one constant)
+LOG_E_BOUNDS = (-5, 5)
+ALPHA_BOUNDS = (1e-3, 3)  # at alpha 0, A and E would be one constant
 DRAWS = 40  # noise draws per refit, for an interval's percentiles
 
 
@@ -62,7 +63,7 @@ def _profile(alphas, n, loss, delta):
         e = (sy - a * sx) / sw
         a = np.maximum(a, 0.0)  # a loss that rises with N is no law: flat at best
         e = np.where(a > 0, e, sy / sw)
-        e = np.clip(e, np.exp(BOUNDS[1][0]), np.exp(BOUNDS[1][1]))
+        e = np.clip(e, *np.exp(LOG_E_BOUNDS))
         r = np.log((e[:, None] + a[:, None] * x) / loss)
         w = np.minimum(1.0, delta / np.maximum(np.abs(r), 1e-12)) / loss**2
     huber = np.where(np.abs(r) <= delta, 0.5 * r**2, delta * (np.abs(r) - 0.5 * delta)).sum(1)
@@ -70,10 +71,10 @@ def _profile(alphas, n, loss, delta):
 
 
 def fit(n, loss, delta: float = 1e-3) -> Law:
-    """The law minimising the Huber loss of log residuals: alpha by a grid over BOUNDS then a bounded
+    """The law minimising the Huber loss of log residuals: alpha by a grid over ALPHA_BOUNDS then a bounded
     1-D search around the best point; E and A solved for each alpha (_profile)."""
     n, loss = np.asarray(n, dtype=float), np.asarray(loss, dtype=float)
-    grid = np.linspace(*BOUNDS[2], 601)
+    grid = np.linspace(*ALPHA_BOUNDS, 601)
     e, a, obj = _profile(grid, n, loss, delta)
     i = int(np.argmin(obj))
     lo, hi = grid[max(i - 1, 0)], grid[min(i + 1, len(grid) - 1)]
