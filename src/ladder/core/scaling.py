@@ -52,7 +52,8 @@ def _profile(alphas, n, loss, delta):
     """For each alpha, the best E and A and the Huber objective: with alpha fixed the law is linear in
     E and A, so they come from a least-squares solve (variable projection), reweighted a few times
     for the Huber loss (IRLS). Relative residuals stand in for log ones, which they match to within
-    half their square (5e-5 at 1%); the objective itself is on log residuals. Shapes: alphas (G,), n and loss (k,); returns three (G,) arrays."""
+    half their square (5e-5 at 1%); the objective itself is on log residuals.
+    Shapes: alphas (G,), n and loss (k,); returns three (G,) arrays."""
     x = np.power(n[None, :], -alphas[:, None])  # (G, k)
     w = np.ones_like(x) / loss**2  # least squares in relative error
     for _ in range(6):
