@@ -1,7 +1,7 @@
 """The ladder pipeline for Snakemake: `snakemake --cores 1 results/small/eval.json` builds that chain.
 
-dvc.yaml describes the same stages (tests/pipeline/test_graph.py keeps them equal); README.md's
-"Architecture" section explains the rerun rules. Params reach Snakemake as the snapshot files
+dvc.yaml describes the same stages (tests/pipeline/test_graph.py keeps them equal); docs/architecture.md
+explains the rerun rules. Params reach Snakemake as the snapshot files
 .ladder/params/<stage>.json, refreshed below on every invocation and dated by whether each stage's
 outputs were built from the current params and code (src/ladder/core/stamps.py).
 """

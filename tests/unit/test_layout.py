@@ -104,7 +104,7 @@ def plain_dvc_outputs(dvc_yaml: str) -> list[str]:
 
 def test_dvc_deletes_no_output_before_a_stage_runs():
     """Every stage replaces its outputs atomically (core/files.py), so every DVC output is persistent
-    (README, "When a stage fails under Snakemake or DVC")."""
+    (docs/architecture.md, "When a stage fails under Snakemake or DVC")."""
     text = (ROOT / "dvc.yaml").read_text()
     assert plain_dvc_outputs(text) == []
     broken = text.replace("      - data/raw/manifest.json: {persist: true}\n", "      - data/raw/manifest.json\n", 1)
