@@ -1,9 +1,10 @@
 """The ladder pipeline for Snakemake: `snakemake --cores 1 results/small/eval.json` builds that chain.
 
-dvc.yaml describes the same stages (tests/pipeline/test_graph.py keeps them equal); docs/architecture.md
+dvc.yaml, generated from the stage records (src/ladder/pipeline/dag.py), describes the same stages
+(tests/pipeline/test_graph.py keeps them equal); docs/architecture.md
 explains the rerun rules. Params reach Snakemake as the snapshot files
 .ladder/params/<stage>.json, refreshed below on every invocation and dated by whether each stage's
-outputs were built from the current params and code (src/ladder/core/stamps.py).
+outputs were built from the current params and code (src/ladder/pipeline/stamps.py).
 """
 
 import re
@@ -11,13 +12,13 @@ import shlex
 import sys
 from pathlib import Path
 
-from ladder.core import config as ladder_config, lock, stamps
+from ladder.pipeline import config as ladder_config, dag as ladder_dag, lock, stamps
 
 if config:  # `snakemake --config key=value` would be silently ignored: every value lives in params.yaml
     raise WorkflowError(f"--config {' '.join(config)}: not read here; set it in params.yaml "
                         "or run `dvc exp run -S key=value`")
 
-# this run holds the project till it ends, or another run (DVC's, a stage by hand) holds it: core/lock.py
+# this run holds the project till it ends, or another run (DVC's, a stage by hand) holds it: pipeline/lock.py
 if workflow.is_main_process and (held := lock.hold_run(shlex.join(["snakemake", *sys.argv[1:]]))):
     raise WorkflowError(f"{held}; another run is building this project: wait for it (or stop it)")
 

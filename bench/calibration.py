@@ -5,7 +5,7 @@
 
 Each draw makes rungs like the GPU ladder's (5 shapes, 0.1M-4.8M non-embedding parameters, one
 budget) from a known loss curve, with one run's scatter on every loss, then runs the fit as the
-pipeline does (core/scaling.py: the law, its refits, the extrapolation test) and predicts three
+pipeline does (analysis/scaling.py: the law, its refits, the extrapolation test) and predicts three
 sizes 5-63x beyond the largest rung (a 25M model, GPT-2 small's and medium's N). The truth is the
 curve plus a fresh run's scatter. It prints, per curve and scatter, how often the interval held
 the truth, its median half-width and the 90th percentile of the error; then the same for two other
@@ -23,7 +23,7 @@ import argparse
 
 import numpy as np
 
-from ladder.core import scaling
+from ladder.analysis import scaling
 
 N = np.array([1.07e5, 3.32e5, 5.66e5, 1.77e6, 4.82e6])
 TARGETS = np.array([2.5e7, 8.5e7, 3.036e8])

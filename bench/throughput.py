@@ -7,7 +7,7 @@ context 1024, nanoGPT's setting, so the figures compare with its published
 ones.  --data shards reads the pipeline's train shards instead, through the
 train stage's loader, inside the timed step.  One step = --grad-accum
 micro-batches forward+backward, gradient clipping, one fused AdamW step,
-through the train stage's own recipe (src/ladder/core/recipe.py) with
+through the train stage's own recipe (src/ladder/nn/recipe.py) with
 params.yaml's train: settings; the shapes are params.yaml's sizes.
 
 MFU = model.flops_per_token(T) * tokens/s / peak, peak = 989 TFLOP/s (H100 SXM
@@ -39,10 +39,11 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-from ladder.core import config, distributed, recipe  # noqa: E402
-from ladder.core.files import LadderError  # noqa: E402
-from ladder.core.loader import TrainStream, to_device, verify  # noqa: E402
-from ladder.core.model import GPT, GPTConfig  # noqa: E402
+from ladder.nn import distributed, recipe
+from ladder.pipeline import config  # noqa: E402
+from ladder.pipeline.files import LadderError  # noqa: E402
+from ladder.nn.loader import TrainStream, to_device, verify  # noqa: E402
+from ladder.nn.model import GPT, GPTConfig  # noqa: E402
 
 PARAMS = config.load(Path(__file__).resolve().parents[1] / "params.yaml")
 SIZES = {name: dict(n_layer=s.n_layer, n_head=s.n_head, n_embd=s.n_embd) for name, s in PARAMS.sizes.items()}
@@ -280,7 +281,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--mup", action="store_true")
     ap.add_argument("--checkpoint-activations", action="store_true")
     ap.add_argument("--fused-loss", action=argparse.BooleanOptionalAction, default=True,
-                    help="lm_head + cross-entropy in one pass (core/kernels.py) instead of the plain path")
+                    help="lm_head + cross-entropy in one pass (nn/kernels.py) instead of the plain path")
     ap.add_argument("--fp32-residual", action="store_true",
                     help="keep the residual stream in float32 under bf16 (the model's train.fp32_residual)")
     ap.add_argument("--head-dim", type=int, default=0,
@@ -313,9 +314,9 @@ def main(argv: list[str] | None = None) -> int:
     if device.type == "cuda" and args.world.group:
         device = torch.device("cuda", args.world.local_rank)
     if args.ablate_rope or args.layout == "gpt2":
-        import ladder.core.model
+        import ladder.nn.model
 
-        ladder.core.model.apply_rope = lambda x, cos, sin: x
+        ladder.nn.model.apply_rope = lambda x, cos, sin: x
     if device.type == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True

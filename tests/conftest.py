@@ -128,13 +128,13 @@ def per_size(stage: str, sizes=SIZES) -> set[str]:
 
 def cells() -> set[str]:
     """DVC's names of the sweep's cell stages under the shrunk params."""
-    from ladder.core.config import Sweep
+    from ladder.pipeline.config import Sweep
 
     return {f"cell@{c}" for c in Sweep(**SWEEP).cells()}
 
 
 def shrunk_rungs() -> list[str]:
-    from ladder.core.config import Scaling
+    from ladder.pipeline.config import Scaling
 
     return Scaling(**(yaml.safe_load((ROOT / "params.yaml").read_text())["scaling"] | SCALING)).rungs()
 

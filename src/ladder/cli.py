@@ -1,7 +1,8 @@
 """`ladder <command>`: the pipeline's stages and the tools around them, all registered one way.
 
 Every command is a module with `main(args)` and, if it takes options, `add_arguments(parser)`:
-stages live in ladder/stages/ (the only modules the workflow files call), tools in ladder/tools/.
+stages live in ladder/stages/ (the only modules the workflow files call; their records in
+pipeline/dag.py), tools in ladder/tools/.
 Only the module of the command being run is imported, so `ladder --help` stays quick. Expected
 failures (bad params, bad input files) print one line naming the key or file and exit 1.
 """
@@ -15,24 +16,13 @@ import logging
 import sys
 from importlib.metadata import PackageNotFoundError, version
 
-from ladder.core import lock
-from ladder.core.files import LadderError
+from ladder.pipeline import dag, lock
+from ladder.pipeline.files import LadderError
 
-# command: (module under ladder/, one line of help)
+# command: (module under ladder/, one line of help): the stages' from their records, then the tools
 COMMANDS = {
-    "download": ("stages.download", "fetch the corpus (data.source) into data/raw/"),
-    "subset": ("stages.subset", "sample, deduplicate and split into train/val (data/subset/)"),
-    "tokenizer": ("stages.tokenizer", "train a byte-level BPE tokenizer on the train split (data/tokenizer/)"),
-    "shard": ("stages.shard", "tokenize both splits into binary shards (data/shards/)"),
-    "curriculum": ("stages.curriculum", "write the base staging plan training follows (data/curriculum/base/)"),
-    "score": ("stages.score", "order documents by a trained size's loss: the scored plan (data/curriculum/scored/)"),
-    "train": ("stages.train", "train one size (results/<size>/), sweep cell (results/sweep/cells/<cell>/) or scaling "
-              "rung (results/scaling/rungs/<rung>/)"),
-    "eval": ("stages.evaluate", "evaluate one trained size and score its prediction (results/<size>/eval.json)"),
-    "sweep": ("stages.sweep", "report the learning-rate sweep: best lr per shape (results/sweep/optima.json, sweep.png)"),
-    "fit": ("stages.fit", "fit the scaling law L(N, D) to the rungs (results/scaling/fit.json, fit.png)"),
-    "predict": ("stages.predict", "predict a size's final val loss from the fit, before it trains "
-                "(results/<size>/prediction.json)"),
+    **{s.name: (f"stages.{s.module}", s.help) for s in dag.STAGES.values() if s.command == s.name},
+    "dag": ("tools.dag", "print the stages as records, or write dvc.yaml from them (--write)"),
     "plan": ("tools.plan", "parameters, FLOPs, memory and estimated hours per size; with --budget, the N and D "
              "the scaling fit recommends for that compute"),
     "summary": ("tools.summary", "print a table of eval results"),
@@ -79,7 +69,7 @@ def check_sizes(args) -> None:
     said as such rather than as a missing upstream output."""
     named = [args.size] if getattr(args, "size", None) else getattr(args, "sizes", None) or []
     if named:
-        from ladder.core import config
+        from ladder.pipeline import config
 
         params = config.load(args.params)
         for size in named:
@@ -91,7 +81,7 @@ def check_params_first(argv: list[str]) -> None:
     a bad value stops the stage at once, whichever tool runs it."""
     if "-h" in argv or "--help" in argv:
         return
-    from ladder.core import config
+    from ladder.pipeline import config
 
     early = argparse.ArgumentParser(add_help=False)
     early.add_argument("--params", default="params.yaml")
@@ -111,14 +101,17 @@ def main(argv: list[str] | None = None) -> int:
             args = parser(command).parse_args(argv)
             args.params = getattr(args, "params", "params.yaml")
             check_sizes(args)
-            # `train --cell` / `--rung`: each sweep cell and scaling rung is a job of its own
-            run = next(((flag, name) for flag in ("cell", "rung") if (name := getattr(args, flag, None))), None)
-            job = f"{run[0]}@{run[1]}" if run else f"{command}@{args.size}" if getattr(args, "size", None) else command
+            # the job as DVC names it: `train --cell X` is cell@X, `eval --size tiny` eval@tiny
+            job = next((dag.job_name(s.name, getattr(args, s.per) if s.per else None) for s in dag.STAGES.values()
+                        if s.command == command and (not s.per or getattr(args, s.per, None))), command)
             with lock.held(job, " ".join(["ladder", *argv])) if stage else contextlib.nullcontext():
                 args.func(args)
     except LadderError as e:
         print(f"ladder {command}: error: {e}", file=sys.stderr)
         return 1
+    except BrokenPipeError:  # `ladder dag | head`: the reader has all it wanted
+        sys.stderr.close()
+        return 0
     except OSError as e:  # a full or read-only disk, a path that cannot be made: name the file
         print(f"ladder {command}: error: {e.filename or '?'}: {e.strerror or e}", file=sys.stderr)
         return 1

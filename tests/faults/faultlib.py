@@ -25,7 +25,7 @@ HERE = Path(__file__).resolve().parent
 # A stand-in that holds a lock while the test runs something else: a stage job's, a Snakemake run's
 # hold on the project, or DVC's repo lock, each taken by the code that takes it for real.
 HOLD = """import sys, time
-from ladder.core import lock
+from ladder.pipeline import lock
 kind, *args = sys.argv[1:]
 if kind == "job":
     held = lock.held(*args)

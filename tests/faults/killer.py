@@ -124,7 +124,8 @@ def kills(spec: dict) -> list[dict]:
 
 def warm() -> None:
     """Build a model on the meta device once before forking: the first time imports for seconds."""
-    from ladder.core import config, cost
+    from ladder.nn import cost
+    from ladder.pipeline import config
 
     cost.estimate(config.load(), "tiny", 512)
 

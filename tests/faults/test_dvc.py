@@ -2,7 +2,7 @@
 (every output in dvc.yaml is persistent; each stage replaces its outputs atomically), so a bad param
 that only the command detects, a killed stage, or a lock held by another run loses nothing, and the
 stage stays changed for the next `dvc repro`. Snakemake and DVC refuse each other in one line naming
-the holder (core/lock.py). The project: the suite's, built by `ladder`, its train@tiny chain recorded
+the holder (pipeline/lock.py). The project: the suite's, built by `ladder`, its train@tiny chain recorded
 in dvc.lock."""
 
 from __future__ import annotations

@@ -117,7 +117,7 @@ def test_temp_siblings_of_dead_processes_are_cleared_and_live_ones_kept(faults_p
 
 
 def test_an_output_set_aside_by_a_killed_rename_is_put_back(faults_project):
-    from ladder.core.files import clear_dead_siblings
+    from ladder.pipeline.files import clear_dead_siblings
 
     manifest = faults_project / "data/raw/manifest.json"
     text = manifest.read_text()

@@ -1,5 +1,6 @@
-"""dvc.yaml and the Snakemake rules describe the same stages: commands, deps, params and outputs, and
-both declare as code exactly the modules each stage runs."""
+"""dvc.yaml (generated from the stage records) and the Snakemake rules (written by hand) describe the
+same stages: commands, deps, params and outputs, and both declare as code exactly the modules each
+stage runs."""
 
 from __future__ import annotations
 
@@ -12,8 +13,8 @@ import yaml
 from dvc.repo import Repo
 
 from conftest import ROOT, SIZES, all_targets, sh
-from ladder.core import config, paths, stamps
-from ladder.core.config import STAGE_PARAMS, stage_keys, stage_name
+from ladder.pipeline import config, dag, paths, stamps
+from ladder.pipeline.dag import job_name
 
 SNAPSHOTS = ".ladder/params/"
 
@@ -40,8 +41,9 @@ def snakemake_graph(project) -> dict[str, dict]:
     for row in csv.DictReader(io.StringIO(summary), delimiter="\t"):
         inputs = row["input-file(s)"].split(",")
         parts = row["output_file"].split("/")
-        size = parts[1] if row["rule"] in config.PER_SIZE else parts[3] if row["rule"] in ("cell", "rung") else None
-        name = stage_name(row["rule"], size)
+        per = dag.STAGES[row["rule"]].per
+        size = parts[1] if per == "size" else parts[3] if per else None
+        name = job_name(row["rule"], size)
         snap = [f for f in inputs if f.startswith(SNAPSHOTS)]
         assert snap == [f"{SNAPSHOTS}{name}.json"], (name, snap)
         entry = graph.setdefault(name, {
@@ -70,18 +72,18 @@ def test_dvc_and_snakemake_describe_the_same_graph(built):
     for name in dvc:
         assert dvc[name] == smk[name], name
         base, _, size = name.partition("@")
-        assert dvc[name]["outs"] == sorted(str(p) for p in paths.outputs(base, size or None)), name
+        assert dvc[name]["outs"] == sorted(str(p) for p in dag.outputs(base, size or None)), name
 
 
 def test_stamps_cover_exactly_the_small_inputs_each_stage_declares(built):
     """A stage's stamp hashes the manifests standing for its inputs: they must be the manifests (and
     the corpus checksum) it declares; the large files are covered by them."""
     params = config.load(built / "params.yaml")
-    manifests = {str(paths.manifest(s, z)) for s, z in config.jobs(params)} | {str(paths.EMBEDDED_SUMS)}
+    manifests = {str(dag.manifest(s, z)) for s, z in dag.jobs(params)} | {str(paths.EMBEDDED_SUMS)}
     for name, stage in dvc_graph(built).items():
         base, _, size = name.partition("@")
         small = {d for d in stage["deps"] if d in manifests}
-        expected = {str(p) for p in stamps.inputs(params, base, size or None)}
+        expected = {str(p) for p in dag.inputs(params, base, size or None)}
         if base in MATRIX:  # the folder of cells or rungs (test above) stands for every member's summary
             folder, run, names = MATRIX[base]
             members = {str(run(c).summary) for c in names(params)}
@@ -113,8 +115,8 @@ def test_stage_params_match_what_stages_declare(built):
     dvc = dvc_graph(built)
     for name, stage in dvc.items():
         base, _, size = name.partition("@")
-        assert base in STAGE_PARAMS
-        assert stage["params"] == sorted(stage_keys(base, size or None)), name
+        assert base in dag.STAGES
+        assert stage["params"] == sorted(dag.keys(base, size or None)), name
     params = config.load(built / "params.yaml")
     assert {n.partition("@")[2] for n in dvc if "@" in n and not n.startswith(("cell@", "rung@"))} == set(SIZES)
     assert {n.partition("@")[2] for n in dvc if n.startswith("cell@")} == set(params.sweep.cells())
@@ -129,7 +131,7 @@ def test_plots_are_declared_per_size_so_only_sizes_that_exist_are_drawn():
 
 
 def test_gpu_profile_gives_the_one_gpu_to_every_rule_that_uses_it():
-    """Rules whose command puts a model on the device (its stage picks one: core/device.py's pick) hold
+    """Rules whose command puts a model on the device (its stage picks one: nn/device.py's pick) hold
     the profile's single `gpu` resource, so two of them never share a card (score next to train would
     not fit a 12 GB GPU)."""
     profile = yaml.safe_load((ROOT / "workflow/profiles/gpu/config.yaml").read_text())
@@ -137,7 +139,7 @@ def test_gpu_profile_gives_the_one_gpu_to_every_rule_that_uses_it():
     uses_device = set()
     for rules in (ROOT / "workflow/rules").glob("*.smk"):
         for rule, command in re.findall(r'^rule (\w+):.*?"ladder (\w+)', rules.read_text(), re.S | re.M):
-            module = ROOT / "src/ladder/stages" / f"{stamps.STAGE_MODULES[command]}.py"
+            module = ROOT / "src/ladder/stages" / f"{dag.STAGES[command].module}.py"
             if "dev.pick()" in module.read_text():
                 uses_device.add(rule)
     assert uses_device == {"score", "train", "cell", "rung", "eval"}

@@ -15,11 +15,11 @@ from safetensors.torch import save_model
 
 from conftest import ENV, sh
 from ladder import cli
-from ladder.core import config
-from ladder.core.checkpoint import load_trained
-from ladder.core.files import LadderError, write_json
-from ladder.core.model import GPT, GPTConfig, KVCache
-from ladder.core.tokens import EOT, decode_stream, load as load_tokenizer
+from ladder.pipeline import config
+from ladder.nn.checkpoint import load_trained
+from ladder.pipeline.files import LadderError, write_json
+from ladder.nn.model import GPT, GPTConfig, KVCache
+from ladder.data.tokens import EOT, decode_stream, load as load_tokenizer
 from ladder.tools.attention import attention_maps
 from ladder.tools.export import export
 
@@ -124,7 +124,7 @@ def test_sanity_passes_on_tiny(at_built):
 
 
 def test_sanity_fails_in_one_line_when_a_parameter_gets_no_gradient(at_built, monkeypatch, capsys):
-    from ladder.core import model as model_py
+    from ladder.nn import model as model_py
 
     # a classic bug: a layer built but left out of the forward pass
     monkeypatch.setattr(model_py.MLP, "forward", lambda self, x: self.down_proj(F.silu(self.gate_proj(x))))

@@ -9,7 +9,7 @@ import random
 from pathlib import Path
 
 from conftest import SIZES, all_targets, cells, dvc_changed, dvc_ran, edit_params, per_size, planned, rungs, sh
-from ladder.core import stamps
+from ladder.pipeline import stamps
 
 
 def test_dvc_repro_leaves_snakemake_nothing_to_do(fresh):
@@ -31,10 +31,10 @@ def test_timestamps_alone_rerun_nothing(project):
 
 
 def runs_loader() -> dict[str, int]:
-    """Snakemake's job counts for the stages that run core/loader.py (from their import closures)."""
+    """Snakemake's job counts for the stages that run nn/loader.py (from their import closures)."""
     jobs: dict[str, int] = {}
     for stage in ("curriculum", "score", "train", "eval", "cell", "rung"):
-        assert "src/ladder/core/loader.py" in stamps.code_files(stage)
+        assert "src/ladder/nn/loader.py" in stamps.code_files(stage)
         jobs[stage] = {"train": len(SIZES), "eval": len(SIZES), "cell": len(cells()), "rung": len(rungs())}.get(stage, 1)
     # the reports of the retrained cells and rungs, and the predictions from the new fit
     return jobs | {"sweep": 1, "fit": 1, "predict": len(SIZES)}
@@ -49,7 +49,7 @@ def test_editing_the_loader_reruns_what_runs_it_under_both_tools(project):
     """Snakemake plans the stages whose import closure holds the loader, and what follows them; DVC's
     status names the same stages, and its run reaches the reports and predictions after them, so
     Snakemake has nothing left to do."""
-    edit_source(project, "src/ladder/core/loader.py")
+    edit_source(project, "src/ladder/nn/loader.py")
     assert planned(project, *all_targets()) == runs_loader()
     stages = {"curriculum", "score"} | per_size("train") | per_size("eval") | cells() | rungs()
     assert dvc_changed(project) == stages
@@ -60,7 +60,7 @@ def test_editing_the_loader_reruns_what_runs_it_under_both_tools(project):
 
 
 def test_editing_a_tool_reruns_no_stage(project):
-    for tool in ("src/ladder/tools/generate.py", "src/ladder/tools/sanity.py", "src/ladder/core/progress.py"):
+    for tool in ("src/ladder/tools/generate.py", "src/ladder/tools/sanity.py", "src/ladder/pipeline/progress.py"):
         edit_source(project, tool)
     assert planned(project, *all_targets()) == {}
     assert dvc_changed(project) == set()

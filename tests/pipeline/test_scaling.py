@@ -8,8 +8,8 @@ import json
 import pytest
 
 from conftest import SCALING, SIZES, dvc_changed, dvc_ran, edit_params, planned, rungs, sh, shrunk_rungs
-from ladder.core import scaling
-from ladder.core.config import RUNG, SHAPE
+from ladder.analysis import scaling
+from ladder.pipeline.config import RUNG, SHAPE
 
 TARGETS = [f"results/{s}/eval.json" for s in SIZES]
 # The held-out rung's error the fit must stay within: 5x the spread of a rung's final val loss over seeds

@@ -39,7 +39,8 @@ def test_dry_run_plans_cpu_data_jobs_and_one_gpu_task_per_training(fresh, monkey
     train = planned["train"]
     assert train["slurm_partition"] == "gpu" and train["gpu"] == "4" and "tasks" not in train
     # the time limit comes from `ladder plan`: twice its estimate on 4 H100s (GPT-2 small, 10B tokens)
-    from ladder.core import config, cost
+    from ladder.nn import cost
+    from ladder.pipeline import config
 
     monkeypatch.chdir(fresh)  # the plan reads the vocabulary of the project's shards, if any
     assert int(train["runtime"]) == cost.time_limit_minutes(config.load(), "small") > 60

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from conftest import ENV, docs, edit_params, planned, sh, use_source
-from ladder.core.shards import read_shard
+from ladder.data.shards import read_shard
 
 
 def test_embedded_corpus_reads_as_titled_articles(built):
@@ -169,8 +169,8 @@ def test_random_order_is_a_seeded_shuffle(project):
 
 def test_scored_plan_orders_documents_by_the_scorer_loss(built):
     """The scores are tiny's real per-document losses, and medium trained on the order they give."""
-    from ladder.core.checkpoint import load_trained
-    from ladder.core.loader import Concat
+    from ladder.nn.checkpoint import load_trained
+    from ladder.nn.loader import Concat
 
     folder = built / "data/curriculum/scored"
     plan = json.loads((folder / "plan.json").read_text())
@@ -213,7 +213,7 @@ def test_score_without_a_trained_scorer_fails_and_keeps_the_plan(project):
 
 
 def test_shards_switch_to_uint32_past_65536_tokens(tmp_path):
-    from ladder.core.shards import ShardWriter, dtype_for
+    from ladder.data.shards import ShardWriter, dtype_for
 
     assert dtype_for(65536) == np.uint16 and dtype_for(65537) == np.uint32
     ids = np.array([0, 65535, 65536, 100_000, 7], dtype=np.int64)

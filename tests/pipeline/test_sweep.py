@@ -7,7 +7,7 @@ import json
 import math
 
 from conftest import SWEEP, cells, dvc_changed, edit_params, planned
-from ladder.core.config import CELL, SHAPE
+from ladder.pipeline.config import CELL, SHAPE
 
 
 def test_every_cell_trains_its_shape_lr_and_rule_and_the_report_agrees(built):

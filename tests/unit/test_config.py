@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from conftest import ROOT, edit_params, sh
-from ladder.core import config
+from ladder.pipeline import config
 
 
 def test_shipped_params_are_valid():
@@ -54,8 +54,8 @@ def test_unknown_size_on_the_command_line(fresh):
 
 
 def test_fp32_residual_reaches_the_model_and_the_memory_plan(tmp_path):
-    from ladder.core.cost import estimate
-    from ladder.core.recipe import model_config
+    from ladder.nn.cost import estimate
+    from ladder.nn.recipe import model_config
 
     (tmp_path / "params.yaml").write_text((ROOT / "params.yaml").read_text())
     default = config.load(tmp_path / "params.yaml")
@@ -69,7 +69,7 @@ def test_fp32_residual_reaches_the_model_and_the_memory_plan(tmp_path):
 
 
 def test_plan_divides_time_over_devices_and_state_only_under_fsdp(tmp_path):
-    from ladder.core.cost import estimate, hours
+    from ladder.nn.cost import estimate, hours
 
     (tmp_path / "params.yaml").write_text((ROOT / "params.yaml").read_text())
     one = estimate(config.load(tmp_path / "params.yaml"), "medium", 50304)

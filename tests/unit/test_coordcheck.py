@@ -10,9 +10,9 @@ and the two ablation tests below keep the check honest.
 
 import pytest
 
-import ladder.core.model as M
+import ladder.nn.model as M
 from conftest import ROOT
-from ladder.core import config
+from ladder.pipeline import config
 from ladder.tools.coordcheck import measure, run, slope
 
 STEPS = 6

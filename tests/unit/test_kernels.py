@@ -17,8 +17,8 @@ if not torch.cuda.is_available():  # must be set before kernels.py decorates its
     os.environ["TRITON_INTERPRET"] = "1"
 pytest.importorskip("triton")
 
-from ladder.core import kernels  # noqa: E402
-from ladder.core.model import GPT, GPTConfig  # noqa: E402
+from ladder.nn import kernels  # noqa: E402
+from ladder.nn.model import GPT, GPTConfig  # noqa: E402
 
 DEVICE = torch.device("cuda" if torch.cuda.is_available() else "cpu")
 needs_gpu = pytest.mark.skipif(DEVICE.type != "cuda", reason="needs a CUDA GPU (bf16 autocast, compiled model)")

@@ -1,4 +1,4 @@
-"""The layout is the architecture: core, stages and tools, imports that only run downward, one way
+"""The layout is the architecture: a package per role, imports that only run downward, one way
 to register a command, one source of defaults, and code dependencies that are complete."""
 
 from __future__ import annotations
@@ -12,10 +12,12 @@ import yaml
 
 from conftest import ROOT, sh
 from ladder import cli
-from ladder.core import config, stamps
+from ladder.pipeline import config, dag
 
 PACKAGE = ROOT / "src/ladder"
-LAYERS = {"core": 0, "stages": 1, "tools": 1, "cli.py": 2}  # a module may import from lower layers only
+# A module may import from its own package and lower layers only: the pipeline's machinery knows nothing of
+# data, networks or results; data knows no network; the network reads data; analysis reads runs.
+LAYERS = {"pipeline": 0, "data": 1, "nn": 2, "analysis": 3, "stages": 4, "tools": 4, "cli.py": 5}
 
 
 def modules() -> dict[str, Path]:
@@ -32,7 +34,7 @@ def imports(path: Path) -> set[str]:
             found |= {a.name for a in node.names}
         elif isinstance(node, ast.ImportFrom) and node.module:
             found |= {node.module} | {f"{node.module}.{a.name}" for a in node.names}
-    return {n for n in found if n in names and not n.endswith(("ladder", ".core", ".stages", ".tools"))}
+    return {n for n in found if n in names and (n.count(".") > 1 or n == "ladder.cli")}
 
 
 def layer(module: str) -> tuple[str, int]:
@@ -48,7 +50,7 @@ def test_imports_run_downward_only_and_no_stage_imports_another():
         role, rank = layer(name)
         for dep in imports(path):
             dep_role, dep_rank = layer(dep)
-            assert dep_rank < rank or (dep_role == role == "core"), f"{name} imports {dep}"
+            assert dep_rank < rank or (dep_role == role and role not in ("stages", "tools")), f"{name} imports {dep}"
 
 
 def test_no_import_cycle():
@@ -69,26 +71,6 @@ def test_no_import_cycle():
         visit(node, [])
 
 
-def dvc_code_deps(dvc_yaml: str) -> dict[str, list[str]]:
-    stages = yaml.safe_load(dvc_yaml)["stages"]
-    return {name: [d for d in (body.get("do", body))["deps"] if d.startswith("src/")] for name, body in stages.items()}
-
-
-def code_dep_mismatches(dvc_yaml: str) -> list[str]:
-    """Stages whose dvc.yaml src/ deps differ from the modules they run."""
-    return [f"{stage}: dvc.yaml lists {sorted(deps)}, the stage runs {list(stamps.code_files(stage))}"
-            for stage, deps in dvc_code_deps(dvc_yaml).items() if sorted(deps) != list(stamps.code_files(stage))]
-
-
-def test_dvc_code_deps_are_exactly_the_modules_each_stage_runs():
-    text = (ROOT / "dvc.yaml").read_text()
-    assert set(dvc_code_deps(text)) == set(stamps.STAGE_MODULES)
-    assert code_dep_mismatches(text) == []
-    # and the check has teeth: drop one module from one stage and it says so
-    broken = text.replace("      - src/ladder/core/loader.py\n", "", 1)
-    assert broken != text and len(code_dep_mismatches(broken)) == 1
-
-
 def plain_dvc_outputs(dvc_yaml: str) -> list[str]:
     """Outputs (outs, metrics, plots) that dvc.yaml does not declare persistent: DVC deletes those before
     their stage's command runs, and a command that then fails leaves them lost."""
@@ -103,7 +85,7 @@ def plain_dvc_outputs(dvc_yaml: str) -> list[str]:
 
 
 def test_dvc_deletes_no_output_before_a_stage_runs():
-    """Every stage replaces its outputs atomically (core/files.py), so every DVC output is persistent
+    """Every stage replaces its outputs atomically (pipeline/files.py), so every DVC output is persistent
     (docs/architecture.md, "When a stage fails under Snakemake or DVC")."""
     text = (ROOT / "dvc.yaml").read_text()
     assert plain_dvc_outputs(text) == []
@@ -113,12 +95,11 @@ def test_dvc_deletes_no_output_before_a_stage_runs():
 
 def test_stage_modules_are_the_ones_the_workflow_calls():
     commands = {name: module for name, (module, _) in cli.COMMANDS.items() if module.startswith("stages.")}
-    # a sweep cell is the train stage's code run as `ladder train --cell`
-    assert {name: module.removeprefix("stages.") for name, module in commands.items()} | {"cell": "train", "rung": "train"} \
-        == stamps.STAGE_MODULES
-    assert set(stamps.STAGE_MODULES) == set(config.STAGE_PARAMS)
+    # a sweep cell and a scaling rung are the train stage's code run as `ladder train --cell/--rung`
+    assert commands == {s.name: f"stages.{s.module}" for s in dag.STAGES.values() if s.command == s.name}
+    assert {s.module for s in dag.STAGES.values() if s.command != s.name} == {"train"}
     on_disk = {p.stem for p in (PACKAGE / "stages").glob("*.py")} - {"__init__"}
-    assert on_disk == set(stamps.STAGE_MODULES.values())  # a stage module nobody runs is dead code
+    assert on_disk == {s.module for s in dag.STAGES.values()}  # a stage module nobody runs is dead code
 
 
 @pytest.mark.parametrize("command", list(cli.COMMANDS))

@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from ladder.core.model import GPT, GPTConfig, KVCache, apply_rope, rope_tables, sample_next
+from ladder.nn.model import GPT, GPTConfig, KVCache, apply_rope, rope_tables, sample_next
 from ladder.tools.generate import cache_speedup
 
 V = 97

@@ -8,10 +8,10 @@ import io
 import lzma
 import sys
 
-from ladder.core import paths
-from ladder.core.config import load
-from ladder.core.progress import progress
-from ladder.core.sources import documents
+from ladder.pipeline import paths
+from ladder.pipeline.config import load
+from ladder.pipeline.progress import progress
+from ladder.data.sources import documents
 from ladder.stages.download import expected_bytes, text_size
 
 from conftest import ROOT

@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ladder.core import scaling
-from ladder.core.config import ConfigError, load
+from ladder.analysis import scaling
+from ladder.pipeline.config import ConfigError, load
 
 # the law measured at 30M tokens on an H100 (docs/scaling.md), on rungs like the GPU ladder's
 TRUE = scaling.Law(E=4.4656, A=11.8246, alpha=0.2018)

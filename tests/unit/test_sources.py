@@ -58,7 +58,8 @@ def test_unknown_hf_dataset_fails_fast_with_a_clear_message(fresh):
 
 
 def test_oversized_document_is_refused(fresh, monkeypatch):
-    from ladder.core import config, sources
+    from ladder.data import sources
+    from ladder.pipeline import config
     from ladder.stages import download
 
     (fresh / "big.jsonl").write_text(json.dumps({"text": "x" * 5000}) + "\n")

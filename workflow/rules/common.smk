@@ -4,7 +4,7 @@
 import math
 import os
 
-# What a stage running torch or tokenizers uses, and so the threads its job holds (core/device.py;
+# What a stage running torch or tokenizers uses, and so the threads its job holds (nn/device.py;
 # Snakemake lowers it to --cores).
 ALL_CORES = len(os.sched_getaffinity(0))
 
@@ -27,15 +27,15 @@ def plan(wildcards):
 
 def train_minutes(size):
     """Twice `ladder plan`'s estimate on the size's GPUs (an H100's rate), at least 15 minutes."""
-    from ladder.core import cost
+    from ladder.nn import cost
 
     return cost.time_limit_minutes(PARAMS, size)
 
 
 def gpu_mem_gib(stage):
-    """A job's device memory in whole GiB by `ladder plan`'s estimate (core/cost.py), so that a profile
+    """A job's device memory in whole GiB by `ladder plan`'s estimate (nn/cost.py), so that a profile
     that declares its card's memory (workflow/profiles/gpu) lets small jobs share the card."""
-    from ladder.core import cost
+    from ladder.nn import cost
 
     def need(wildcards):
         name = wildcards.get("size") or wildcards.get("cell") or wildcards.get("rung")
@@ -53,5 +53,5 @@ def dvc_stages(jobs):
         size = job.wildcards.get("size")
         if job.rule.name == "all" or (size and size not in PARAMS.pipeline.sizes):
             continue
-        names.add(ladder_config.stage_name(job.rule.name, size or job.wildcards.get("cell") or job.wildcards.get("rung")))
+        names.add(ladder_dag.job_name(job.rule.name, size or job.wildcards.get("cell") or job.wildcards.get("rung")))
     return sorted(names)

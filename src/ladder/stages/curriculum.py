@@ -9,7 +9,7 @@ The trainer reads the plan and follows it exactly.
 
 This stage writes the `base` plan. The third proxy, the per-document loss of an already trained
 smaller size, is the `score` stage's `scored` plan (score.py); each size trains on the plan that
-`pipeline.sizes` names for it. Both are written by core/plans.py.
+`pipeline.sizes` names for it. Both are written by data/plans.py.
 """
 
 from __future__ import annotations
@@ -18,11 +18,11 @@ import zlib
 
 import numpy as np
 
-from ladder.core import paths, stamps
-from ladder.core.config import Params, load
-from ladder.core.files import need, read_json
-from ladder.core.loader import Concat, documents
-from ladder.core.plans import write_plan
+from ladder.pipeline import paths, stamps
+from ladder.pipeline.config import Params, load
+from ladder.pipeline.files import need, read_json
+from ladder.nn.loader import Concat, documents
+from ladder.data.plans import write_plan
 
 
 def difficulty(order: str, index: dict, starts: np.ndarray, lengths: np.ndarray, seed: int) -> np.ndarray:

@@ -1,7 +1,7 @@
 """Stage 1, download: bring the corpus into data/raw/ as one JSON document per line.
 
 The source (`data.source`: the embedded sample, a Hugging Face dataset, or local files) is read
-by core/sources.py, streaming: memory does not grow with the corpus, and `data.max_docs` /
+by data/sources.py, streaming: memory does not grow with the corpus, and `data.max_docs` /
 `data.max_bytes` cap what is taken.
 """
 
@@ -12,11 +12,11 @@ import json
 import struct
 from pathlib import Path
 
-from ladder.core import paths, stamps
-from ladder.core.config import Params, load
-from ladder.core.files import atomic, write_json
-from ladder.core.progress import log, progress
-from ladder.core.sources import SourceError, check_text, documents, file_format
+from ladder.pipeline import paths, stamps
+from ladder.pipeline.config import Params, load
+from ladder.pipeline.files import atomic, write_json
+from ladder.pipeline.progress import log, progress
+from ladder.data.sources import SourceError, check_text, documents, file_format
 
 
 def varint(buf: bytes, i: int) -> tuple[int, int]:

@@ -26,16 +26,19 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ladder.core import figures, paths, stamps, tokens
-from ladder.core import device as dev
-from ladder.core.cloze import cloze_items
-from ladder.core.checkpoint import load_trained
-from ladder.core.config import Data, Eval, Params, load, stage_params
-from ladder.core.files import atomic, need, read_json, sha256_file, write_json
-from ladder.core.loader import Concat, to_device, val_batches, verify, windows
-from ladder.core.model import GPT
-from ladder.core.progress import log, progress
-from ladder.core.sources import documents
+from ladder.analysis import figures
+from ladder.data import tokens
+from ladder.pipeline import paths, stamps
+from ladder.nn import device as dev
+from ladder.data.cloze import cloze_items
+from ladder.nn.checkpoint import load_trained
+from ladder.pipeline.config import Data, Eval, Params, load
+from ladder.pipeline.dag import params_of
+from ladder.pipeline.files import atomic, need, read_json, sha256_file, write_json
+from ladder.nn.loader import Concat, to_device, val_batches, verify, windows
+from ladder.nn.model import GPT
+from ladder.pipeline.progress import log, progress
+from ladder.data.sources import documents
 
 
 def unigram_logprobs(index: dict) -> np.ndarray:
@@ -179,7 +182,7 @@ def run(params: Params, size: str) -> dict:
         "samples": generated,
         "git_commit": git_commit(),
         "data_sha256": sha256_file(paths.SHARD_INDEX),
-        "params_used": train["params_used"] | stage_params(params, "eval", size),
+        "params_used": train["params_used"] | params_of(params, "eval", size),
         "built_from": stamps.stamp(params, "eval", size),
     }
     out = paths.Size(size)

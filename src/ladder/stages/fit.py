@@ -2,7 +2,7 @@
 
 Each rung (stage `rung`, `ladder train --rung NAME`) trains one shape x budget of params.yaml's
 scaling: grid with the shipped recipe, at the batch and schedule the sizes train with. This stage fits
-L_D(N) = E_D + A_D / N^alpha_D at each budget D (core/scaling.py says why one law per budget), runs
+L_D(N) = E_D + A_D / N^alpha_D at each budget D (analysis/scaling.py says why one law per budget), runs
 the extrapolation test (leave the largest shape out, and with 3 budgets or more the largest budget),
 and writes results/scaling/fit.json and fit.png. The rungs in scaling.holdout are trained but kept
 out of the fit: its predictions for them, against what they reached, say how far to trust it.
@@ -18,10 +18,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ladder.core import paths, scaling, stamps
-from ladder.core.config import RUNG, SHAPE, Params, load
-from ladder.core.files import atomic, need, read_json, write_json
-from ladder.core.progress import log, progress
+from ladder.analysis import scaling
+from ladder.pipeline import paths, stamps
+from ladder.pipeline.config import RUNG, SHAPE, Params, load
+from ladder.pipeline.files import atomic, need, read_json, write_json
+from ladder.pipeline.progress import log, progress
 
 N_WHY = {
     "non_embedding": "the token embedding is a lookup: it costs no FLOPs per token, and at these widths it is "

@@ -4,7 +4,7 @@ It reads the fit (results/scaling/fit.json) and the size's shape and budget from
 the size's own training, so a prediction cannot peek at the answer: changing a rung reruns the fit
 and every prediction; changing a size reruns its prediction and its training, not the fit. The
 interval covers the fit's refits, one run's scatter and the law's form error for the distance beyond
-the rungs (core/scaling.py). How far the size lies beyond the rungs, in N and in D, is written beside
+the rungs (analysis/scaling.py). How far the size lies beyond the rungs, in N and in D, is written beside
 it, with a warning where that is further than the extrapolation test checked.
 """
 
@@ -14,11 +14,13 @@ import time
 
 import torch
 
-from ladder.core import paths, recipe, scaling, stamps
-from ladder.core.config import Params, load
-from ladder.core.files import atomic, need, read_json, write_json
-from ladder.core.model import GPT
-from ladder.core.progress import log
+from ladder.analysis import scaling
+from ladder.nn import recipe
+from ladder.pipeline import paths, stamps
+from ladder.pipeline.config import Params, load
+from ladder.pipeline.files import atomic, need, read_json, write_json
+from ladder.nn.model import GPT
+from ladder.pipeline.progress import log
 
 
 def run(params: Params, size: str) -> dict:

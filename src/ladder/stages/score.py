@@ -20,14 +20,15 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ladder.core import paths, stamps, tokens
-from ladder.core import device as dev
-from ladder.core.checkpoint import load_trained
-from ladder.core.config import Params, load
-from ladder.core.files import need, read_json
-from ladder.core.loader import Concat, documents, to_device, verify
-from ladder.core.plans import write_plan
-from ladder.core.progress import log, progress
+from ladder.data import tokens
+from ladder.pipeline import paths, stamps
+from ladder.nn import device as dev
+from ladder.nn.checkpoint import load_trained
+from ladder.pipeline.config import Params, load
+from ladder.pipeline.files import need, read_json
+from ladder.nn.loader import Concat, documents, to_device, verify
+from ladder.data.plans import write_plan
+from ladder.pipeline.progress import log, progress
 
 PREVIEW_TOKENS = 24
 

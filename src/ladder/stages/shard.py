@@ -1,4 +1,4 @@
-"""Stage 4, shard: token ids in a few large flat binary files (core/shards.py), plus an index with
+"""Stage 4, shard: token ids in a few large flat binary files (data/shards.py), plus an index with
 their sha256.
 
 Every document starts with the end-of-text token, so document boundaries can be recovered from the ids
@@ -16,11 +16,12 @@ from typing import Iterator
 
 import numpy as np
 
-from ladder.core import paths, stamps, tokens
-from ladder.core.config import Params, load
-from ladder.core.files import atomic, jsonl_texts, need, sha256_file, write_json
-from ladder.core.progress import log, progress
-from ladder.core.shards import HEADER_BYTES, ShardWriter, dtype_for
+from ladder.data import tokens
+from ladder.pipeline import paths, stamps
+from ladder.pipeline.config import Params, load
+from ladder.pipeline.files import atomic, jsonl_texts, need, sha256_file, write_json
+from ladder.pipeline.progress import log, progress
+from ladder.data.shards import HEADER_BYTES, ShardWriter, dtype_for
 
 
 def _prefetch(it: Iterator, depth: int = 4) -> Iterator:

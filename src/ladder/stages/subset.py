@@ -12,10 +12,10 @@ import hashlib
 import json
 from collections import Counter
 
-from ladder.core import paths, stamps
-from ladder.core.config import Params, load
-from ladder.core.files import LadderError, atomic, need, sha256_file, write_json
-from ladder.core.progress import log, progress
+from ladder.pipeline import paths, stamps
+from ladder.pipeline.config import Params, load
+from ladder.pipeline.files import LadderError, atomic, need, sha256_file, write_json
+from ladder.pipeline.progress import log, progress
 
 
 def unit(seed: int, salt: str, text: str) -> float:

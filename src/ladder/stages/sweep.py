@@ -17,9 +17,9 @@ import math
 
 import pandas as pd
 
-from ladder.core import paths, stamps
-from ladder.core.config import CELL, SHAPE, Params, load
-from ladder.core.files import atomic, need, read_json, write_json
+from ladder.pipeline import paths, stamps
+from ladder.pipeline.config import CELL, SHAPE, Params, load
+from ladder.pipeline.files import atomic, need, read_json, write_json
 
 NAMES = {"sp": "standard", "mup": "μP + CompleteP"}
 

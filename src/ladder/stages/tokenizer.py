@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
-from ladder.core import paths, stamps
-from ladder.core.config import Params, Tokenizer as TokenizerParams, load
-from ladder.core.files import LadderError, atomic, jsonl_texts, need, sha256_file, write_json
-from ladder.core.progress import log, progress
-from ladder.core.tokens import EOT
+from ladder.pipeline import paths, stamps
+from ladder.pipeline.config import Params, Tokenizer as TokenizerParams, load
+from ladder.pipeline.files import LadderError, atomic, jsonl_texts, need, sha256_file, write_json
+from ladder.pipeline.progress import log, progress
+from ladder.data.tokens import EOT
 
 
 def train_bpe(cfg: TokenizerParams) -> Tokenizer:

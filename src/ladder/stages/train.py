@@ -21,21 +21,23 @@ import pandas as pd
 import torch
 from safetensors.torch import save_model
 
-from ladder.core import checkpoint, cost, distributed, paths, recipe, stamps
-from ladder.core import device as dev
-from ladder.core.distributed import World
-from ladder.core.config import Params, load, stage_params
-from ladder.core.files import LadderError, atomic, need, read_json, sha256_file, write_json
-from ladder.core.loader import TrainStream, to_device, val_batches, verify
-from ladder.core.model import GPT
-from ladder.core.progress import log, progress
+from ladder.nn import checkpoint, cost, distributed, recipe
+from ladder.pipeline import paths, stamps
+from ladder.nn import device as dev
+from ladder.nn.distributed import World
+from ladder.pipeline.config import Params, load
+from ladder.pipeline.dag import STAGES, folder, params_of
+from ladder.pipeline.files import LadderError, atomic, need, read_json, sha256_file, write_json
+from ladder.nn.loader import TrainStream, to_device, val_batches, verify
+from ladder.nn.model import GPT
+from ladder.pipeline.progress import log, progress
 
 LAYER_STATS = ["tokens", "layer", "kind", "rms", "max", "near_zero"]
 
 
 def fingerprint(params: Params, size: str) -> str:
     """Everything that shapes the run; a checkpoint with another fingerprint is not resumed."""
-    h = hashlib.sha256(json.dumps(stage_params(params, "train", size), sort_keys=True).encode())
+    h = hashlib.sha256(json.dumps(params_of(params, "train", size), sort_keys=True).encode())
     plan = paths.Plan(params.plan_for(size))
     for f in (paths.SHARD_INDEX, plan.plan, plan.order):
         h.update(sha256_file(f).encode())
@@ -97,10 +99,10 @@ class Diverged(LadderError):
 
 def run(params: Params, size: str, stage: str = "train") -> dict:
     """Train one size, one sweep cell or one scaling rung (stages "cell" and "rung": their params are
-    built from their names, see Params.derived); under torchrun, every rank runs this (core/distributed.py)."""
+    built from their names, see Params.derived); under torchrun, every rank runs this (nn/distributed.py)."""
     built_from = stamps.stamp(params, stage, size)
     params = params.derived(stage, size)
-    out = paths.run(stage, size)
+    out = folder(stage, size)
     t = params.train_for(size)
     device = dev.pick()
     world = distributed.start(device.type)
@@ -276,7 +278,7 @@ def write_results(params: Params, size: str, out: paths.Size, built_from: dict, 
         "params": model.num_params(non_embedding=False),
         "params_non_embedding": model.num_params(non_embedding=True),
         "tokens": steps * t.batch_tokens,
-        "flops": model.flops_per_token(t.seq_len) * steps * t.batch_tokens,  # core/model.py's count
+        "flops": model.flops_per_token(t.seq_len) * steps * t.batch_tokens,  # nn/model.py's count
         "steps": steps,
         "micro_batch": t.micro_batch,
         "train_seconds": round(state["train_seconds"], 2),
@@ -291,7 +293,7 @@ def write_results(params: Params, size: str, out: paths.Size, built_from: dict, 
         "dtype": dtype,
         "curriculum": {"plan": plan} | {k: v for k, v in staging.items() if k != "built_from"}
                       | {"phases": plan_phases},
-        "params_used": stage_params(params, "train", size),
+        "params_used": params_of(params, "train", size),
         "lr": params.lr,
         "seed": params.seed,
         "built_from": built_from,
@@ -334,8 +336,8 @@ def add_arguments(p) -> None:
 
 def main(args) -> None:
     params = load(args.params)
-    stage, name, flag = next((stage, name, flag) for stage, flag in (("train", "size"), ("cell", "cell"), ("rung", "rung"))
-                             if (name := getattr(args, flag)))
+    stage, name, flag = next((s.name, name, s.per) for s in STAGES.values()
+                             if s.command == "train" and (name := getattr(args, s.per)))
     t = params.derived(stage, name).train_for(name)
     distributed.relaunch(t.devices, ["train", f"--{flag}", name, "--params", args.params])
     run(params, name, stage)

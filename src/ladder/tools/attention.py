@@ -13,13 +13,14 @@ from pathlib import Path
 
 import torch
 
-from ladder.core import device as dev
-from ladder.core import paths, tokens
-from ladder.core.checkpoint import load_trained
-from ladder.core.files import LadderError, atomic, is_png, user_target
-from ladder.core.model import GPT, Attention
-from ladder.core.progress import log
-from ladder.core.tokens import decode_stream
+from ladder.nn import device as dev
+from ladder.data import tokens
+from ladder.pipeline import paths
+from ladder.nn.checkpoint import load_trained
+from ladder.pipeline.files import LadderError, atomic, is_png, user_target
+from ladder.nn.model import GPT, Attention
+from ladder.pipeline.progress import log
+from ladder.data.tokens import decode_stream
 
 LABEL_TOKENS = 40  # label the axes with the tokens up to this prompt length ...
 LABEL_PANELS = 64  # ... and this many panels (beyond, the image would be huge)

@@ -14,7 +14,7 @@ Two quantities per layer and step:
   what training did.  It isolates the update scaling, so the tests assert on it.
 
 Usage: ``ladder coord-check --out coordcheck.png`` (widths) or ``--depths 2 4 8 16`` (also writes a
-CSV next to it). The optimizer is the train stage's (core/recipe.py), with params.yaml's settings.
+CSV next to it). The optimizer is the train stage's (nn/recipe.py), with params.yaml's settings.
 """
 
 from __future__ import annotations
@@ -25,10 +25,10 @@ from pathlib import Path
 
 import torch
 
-from ladder.core import recipe
-from ladder.core.config import Train, load
-from ladder.core.files import atomic, is_png, user_target
-from ladder.core.model import GPT, GPTConfig
+from ladder.nn import recipe
+from ladder.pipeline.config import Train, load
+from ladder.pipeline.files import atomic, is_png, user_target
+from ladder.nn.model import GPT, GPTConfig
 
 WIDTHS = (64, 128, 256, 512)
 LAYERS = ["embedding", "first block", "last block", "logits"]

@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ladder.core import figures, paths
-from ladder.core.files import LadderError, atomic
+from ladder.analysis import figures
+from ladder.pipeline import paths
+from ladder.pipeline.files import LadderError, atomic
 
 OUT = paths.RESULTS / "curves.png"
 

@@ -18,12 +18,13 @@ from pathlib import Path
 import torch
 from safetensors.torch import save_file
 
-from ladder.core import config, paths, tokens
-from ladder.core.checkpoint import load_trained
-from ladder.core.files import LadderError, atomic, need, read_json, user_target, write_json
-from ladder.core.model import GPT
-from ladder.core.progress import log
-from ladder.core.tokens import EOT
+from ladder.data import tokens
+from ladder.pipeline import config, paths
+from ladder.nn.checkpoint import load_trained
+from ladder.pipeline.files import LadderError, atomic, need, read_json, user_target, write_json
+from ladder.nn.model import GPT
+from ladder.pipeline.progress import log
+from ladder.data.tokens import EOT
 
 TOLERANCE = 1e-4  # largest |logit difference| allowed between transformers and us, in fp32
 FILES = {"model.safetensors", "config.json", "tokenizer.json", "special_tokens_map.json", "tokenizer_config.json",

@@ -18,13 +18,13 @@ from typing import Iterator
 
 import torch
 
-from ladder.core import device as dev
-from ladder.core import tokens
-from ladder.core.checkpoint import load_trained
-from ladder.core.config import load
-from ladder.core.files import LadderError, need
-from ladder.core.model import GPT
-from ladder.core.tokens import EOT, decode_stream
+from ladder.nn import device as dev
+from ladder.data import tokens
+from ladder.nn.checkpoint import load_trained
+from ladder.pipeline.config import load
+from ladder.pipeline.files import LadderError, need
+from ladder.nn.model import GPT
+from ladder.data.tokens import EOT, decode_stream
 
 
 def prompt_ids(tok, prompt: str, device) -> torch.Tensor:

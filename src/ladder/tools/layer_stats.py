@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from ladder.core import paths
-from ladder.core.files import LadderError, atomic
+from ladder.pipeline import paths
+from ladder.pipeline.files import LadderError, atomic
 
 
 def plot(size: str) -> Path:

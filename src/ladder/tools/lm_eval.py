@@ -18,11 +18,12 @@ import json
 import os
 from pathlib import Path
 
-from ladder.core import paths, tokens
-from ladder.core.cloze import SENTENCE_END, cloze_items
-from ladder.core.config import Params, load
-from ladder.core.files import LadderError, atomic, need, read_json, write_json
-from ladder.core.progress import log
+from ladder.data import tokens
+from ladder.pipeline import paths
+from ladder.data.cloze import SENTENCE_END, cloze_items
+from ladder.pipeline.config import Params, load
+from ladder.pipeline.files import LadderError, atomic, need, read_json, write_json
+from ladder.pipeline.progress import log
 
 TASK_FILES = {"ladder_val": "val.jsonl", "ladder_cloze": "cloze.jsonl", "ladder_last_word": "last_word.jsonl"}
 CLOSERS = ".!?\"')]"  # what may follow a sentence's last word

@@ -2,7 +2,7 @@
 hand; one row per run, printed and written to results/log.csv and results/log.md.
 
 Runs: each evaluated size in the workspace, each DVC experiment x each size it rebuilt, each scaling
-rung and, when asked for, each sweep cell. Sizes and experiments are read by core/runs.py, the
+rung and, when asked for, each sweep cell. Sizes and experiments are read by analysis/runs.py, the
 reader `ladder summary` uses, from the workspace or from the experiment's revision.
 
 Experiments are listed by `dvc exp show --json`, run as its own process: that JSON is the machine
@@ -25,9 +25,10 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from ladder.core import paths, runs
-from ladder.core.files import LadderError, atomic, user_target
-from ladder.core.progress import log
+from ladder.analysis import runs
+from ladder.pipeline import paths
+from ladder.pipeline.files import LadderError, atomic, user_target
+from ladder.pipeline.progress import log
 
 KINDS = {"size": "evaluated size", "exp": "DVC experiment", "rung": "scaling rung", "cell": "sweep cell"}
 NAMES = ["run", "kind", "size", "commit"]  # then the params that differ, then:

@@ -1,5 +1,5 @@
 """`ladder plan [SIZES]`: parameters, FLOPs, memory and estimated hours per size, on this device and on
-common GPUs (the estimates and their assumptions: core/cost.py).
+common GPUs (the estimates and their assumptions: nn/cost.py).
 
 `ladder plan --budget FLOPS`: what the scaling fit (results/scaling/fit.json) says of that much
 compute: for each size, the tokens the budget buys it (its own FLOPs per token) and the loss the fit
@@ -15,8 +15,10 @@ import argparse
 import numpy as np
 import pandas as pd
 
-from ladder.core import config, cost, paths, scaling
-from ladder.core.files import LadderError, need, read_json
+from ladder.analysis import scaling
+from ladder.nn import cost
+from ladder.pipeline import config, paths
+from ladder.pipeline.files import LadderError, need, read_json
 
 
 def flops(text: str) -> float:

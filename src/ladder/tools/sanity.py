@@ -8,7 +8,7 @@
 3. Overfit one batch: a model that cannot memorise a few hundred tokens has a bug in the loss,
    the optimizer or the batch, and a long run would only hide it.
 
-The model is built and trained through the train stage's own recipe (core/recipe.py: same config,
+The model is built and trained through the train stage's own recipe (nn/recipe.py: same config,
 seed, optimizer groups and precision), from untrained weights; nothing is written. The overfit check
 uses its own learning rate (--lr), not the experiment's: whether one batch can be memorised says
 nothing about the lr a long run wants, and a good long-run lr (3e-4, say) is too slow to memorise a
@@ -24,13 +24,14 @@ import time
 import numpy as np
 import torch
 
-from ladder.core import config, recipe
-from ladder.core import device as dev
-from ladder.core.cost import vocab_size
-from ladder.core.files import LadderError, read_json
-from ladder.core.loader import Concat, to_device
-from ladder.core.model import GPT
-from ladder.core.paths import SHARD_INDEX
+from ladder.nn import recipe
+from ladder.pipeline import config
+from ladder.nn import device as dev
+from ladder.nn.cost import vocab_size
+from ladder.pipeline.files import LadderError, read_json
+from ladder.nn.loader import Concat, to_device
+from ladder.nn.model import GPT
+from ladder.pipeline.paths import SHARD_INDEX
 
 INIT_TOLERANCE = 0.5  # nats between the initial loss and ln(vocab)
 OVERFIT_LOSS = 0.1  # nats: memorised, not merely learnt the unigram statistics

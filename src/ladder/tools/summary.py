@@ -7,8 +7,9 @@ import argparse
 
 import pandas as pd
 
-from ladder.core import paths, runs
-from ladder.core.files import LadderError
+from ladder.analysis import runs
+from ladder.pipeline import paths
+from ladder.pipeline.files import LadderError
 
 # The eval table's columns, with the heading and the format each is printed with.
 COLUMNS = {
@@ -37,7 +38,7 @@ def next_steps(sizes: list[str]) -> str:
 
 
 def results(sizes: list[str] | None = None) -> list[dict]:
-    """Each size's eval results (core/runs.py reads them, as for `ladder log`); smallest size first."""
+    """Each size's eval results (analysis/runs.py reads them, as for `ladder log`); smallest size first."""
     names = sizes or runs.evaluated_sizes()
     missing = [str(paths.Size(s).eval) for s in names if not paths.Size(s).eval.exists()]
     if missing or not names:

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from ladder.core import paths
-from ladder.core.config import Curriculum
-from ladder.core.files import atomic, sha256_file, write_json
-from ladder.core.progress import log
+from ladder.pipeline import paths
+from ladder.pipeline.config import Curriculum
+from ladder.pipeline.files import atomic, sha256_file, write_json
+from ladder.pipeline.progress import log
 
 
 def write_plan(plan: str, cfg: Curriculum, index: dict, starts: np.ndarray, lengths: np.ndarray,

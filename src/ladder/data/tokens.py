@@ -9,8 +9,8 @@ from typing import Iterable, Iterator
 import numpy as np
 from tokenizers import Tokenizer
 
-from ladder.core import paths
-from ladder.core.files import need
+from ladder.pipeline import paths
+from ladder.pipeline.files import need
 
 EOT = "<|endoftext|>"
 MAX_CHAR_TOKENS = 4  # a UTF-8 character is at most 4 bytes, so at most 4 tokens

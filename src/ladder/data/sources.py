@@ -16,9 +16,9 @@ from pathlib import Path
 from urllib.parse import urlparse
 from typing import Iterator
 
-from ladder.core.config import Data
-from ladder.core.files import LadderError, sha256_file
-from ladder.core.paths import EMBEDDED, EMBEDDED_SUMS
+from ladder.pipeline.config import Data
+from ladder.pipeline.files import LadderError, sha256_file
+from ladder.pipeline.paths import EMBEDDED, EMBEDDED_SUMS
 
 COMPRESSION = (".gz", ".xz", ".zst", ".bz2")
 FORMATS = {".txt": "txt", ".text": "txt", ".jsonl": "jsonl", ".json": "jsonl", ".parquet": "parquet"}

@@ -12,10 +12,10 @@ from typing import Callable, Iterable
 
 import torch
 
-from ladder.core import device as dev
-from ladder.core import distributed
-from ladder.core.config import Params, Train
-from ladder.core.model import GPT, GPTConfig
+from ladder.nn import device as dev
+from ladder.nn import distributed
+from ladder.pipeline.config import Params, Train
+from ladder.nn.model import GPT, GPTConfig
 
 
 def model_config(params: Params, size: str, vocab_size: int) -> GPTConfig:

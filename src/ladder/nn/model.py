@@ -312,7 +312,7 @@ class GPT(nn.Module):
             x = x * (1.0 / self.config.width_mult)
         if targets is not None and self.fused_loss and x.is_cuda and torch.is_grad_enabled():
             # training on a GPU: lm_head and the loss in one pass, no logits kept (kernels.py)
-            from ladder.core.kernels import linear_cross_entropy
+            from ladder.nn.kernels import linear_cross_entropy
 
             return None, linear_cross_entropy(x, self.lm_head.weight, targets)
         logits = self.lm_head(x)  # (B, T, V)

@@ -1,9 +1,8 @@
 """Typed, validated view of params.yaml.
 
 params.yaml is the one source of values: no field here has a default, so a missing key is an error
-naming it, never a silent second default. Every stage declares the params keys it reads
-(`STAGE_PARAMS`); dvc.yaml lists the same keys under `params:` (a test keeps them equal) and
-Snakemake sees them through the snapshots of stamps.py. A bad value fails with one line naming the key.
+naming it, never a silent second default. A bad value fails with one line naming the key. Which
+keys each stage reads is its record's business (dag.py).
 """
 
 from __future__ import annotations
@@ -16,7 +15,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from ladder.core.files import LadderError
+from ladder.pipeline.files import LadderError
 
 PosInt = Annotated[int, Field(gt=0)]
 Fraction = Annotated[float, Field(gt=0, le=1)]
@@ -93,7 +92,7 @@ class Train(Strict):
     batch_tokens: PosInt
     micro_batch: PosInt
     tokens: PosInt | None  # explicit budget; when unset, flops / FLOPs per token, else tokens_per_param x parameters
-    flops: Annotated[float, Field(gt=0)] | None  # a compute budget instead (training FLOPs, core/model.py)
+    flops: Annotated[float, Field(gt=0)] | None  # a compute budget instead (training FLOPs, nn/model.py)
     tokens_per_param: Annotated[float, Field(gt=0)]
     schedule: Literal["cosine", "wsd"]
     warmup_frac: Annotated[float, Field(ge=0, lt=1)]
@@ -211,7 +210,7 @@ RUNG = re.compile(r"(w\d+-d\d+)-(\d+)")  # shape-budget, as DVC's matrix names i
 class Scaling(Strict):
     """Scaling-law rungs (one training run per shape x budget, on the shipped recipe, at the batch and
     schedule the sizes train with) and the law fitted to their final val losses at each budget, from
-    which every named size's loss is predicted (core/scaling.py)."""
+    which every named size's loss is predicted (analysis/scaling.py)."""
 
     shapes: list[str]  # "w<n_embd>-d<n_layer>"
     head_dim: PosInt
@@ -375,26 +374,6 @@ class Params(Strict):
         return size
 
 
-# The keys each stage reads. dvc.yaml's params: lists must say the same (tests/test_graph.py).
-STAGE_PARAMS: dict[str, list[str]] = {
-    "download": ["data"],
-    "subset": ["seed", "subset"],
-    "tokenizer": ["tokenizer"],
-    "shard": ["shard"],
-    "curriculum": ["seed", "curriculum.warmup", "curriculum.order", "curriculum.direction"],
-    "score": ["curriculum.warmup", "curriculum.scorer", "curriculum.direction"],
-    "train": ["seed", "lr", "train", "sizes.{size}", "pipeline.sizes.{size}"],
-    "eval": ["seed", "eval"],
-    "cell": ["train", "sweep.head_dim", "sweep.train"],  # its shape, lr and seed are in its name
-    "sweep": ["sweep.shapes", "sweep.parametrizations", "sweep.lrs", "sweep.seeds"],
-    "rung": ["seed", "lr", "train", "scaling.head_dim", "scaling.train"],  # shape, budget: its name
-    "fit": ["scaling.shapes", "scaling.budgets", "scaling.holdout", "scaling.n", "scaling.huber_delta",
-            "scaling.bootstrap", "scaling.interval"],
-    "predict": ["train", "sizes.{size}"],  # the size's N and D: never its training
-}
-PER_SIZE = ("train", "eval", "predict")
-
-
 def _describe(err: dict) -> str:
     key = ".".join(str(p) for p in err["loc"])
     msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"].removeprefix("Value error, ")
@@ -430,32 +409,3 @@ def load(path: str | os.PathLike = "params.yaml") -> Params:
         return Params.model_validate(raw)
     except ValidationError as e:
         raise ConfigError(f"{path}: {_describe(e.errors()[0])}") from None
-
-
-def lookup(raw: dict, dotted: str) -> Any:
-    node: Any = raw
-    while dotted not in node:  # a key may hold dots of its own: a sweep cell's name has its lr
-        head, dotted = dotted.split(".", 1)
-        node = node[head]
-    return node[dotted]
-
-
-def stage_keys(stage: str, size: str | None = None) -> list[str]:
-    return [k.format(size=size) for k in STAGE_PARAMS[stage]]
-
-
-def stage_params(params: Params, stage: str, size: str | None = None) -> dict[str, Any]:
-    """The resolved values a stage depends on, keyed by their dotted names."""
-    raw = params.model_dump(mode="json")
-    raw["pipeline"]["sizes"] = {s: params.plan_for(s) for s in params.sizes}  # unlisted sizes: base
-    return {k: lookup(raw, k) for k in stage_keys(stage, size)}
-
-
-def stage_name(stage: str, size: str | None = None) -> str:
-    return f"{stage}@{size}" if size else stage
-
-
-def jobs(params: Params) -> list[tuple[str, str | None]]:
-    """Every (stage, size) pair: the per-size stages once for each size under sizes:."""
-    per = {stage: params.sizes for stage in PER_SIZE} | {"cell": params.sweep.cells(), "rung": params.scaling.rungs()}
-    return [(stage, size) for stage in STAGE_PARAMS for size in per.get(stage, [None])]

@@ -12,11 +12,12 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_model, save_model
 
-from ladder.core import distributed, paths
-from ladder.core.distributed import World
-from ladder.core.files import LadderError, atomic, need, read_json, sha256_file, write_json
-from ladder.core.model import GPT, GPTConfig
-from ladder.core.progress import log
+from ladder.nn import distributed
+from ladder.pipeline import paths
+from ladder.nn.distributed import World
+from ladder.pipeline.files import LadderError, atomic, need, read_json, sha256_file, write_json
+from ladder.nn.model import GPT, GPTConfig
+from ladder.pipeline.progress import log
 
 
 def _rng() -> dict:

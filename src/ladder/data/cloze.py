@@ -7,9 +7,9 @@ import json
 import random
 import re
 
-from ladder.core import paths
-from ladder.core.config import Eval
-from ladder.core.files import need
+from ladder.pipeline import paths
+from ladder.pipeline.config import Eval
+from ladder.pipeline.files import need
 
 SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 

@@ -27,8 +27,8 @@ import time
 from pathlib import Path
 from typing import Iterator
 
-from ladder.core.files import LadderError
-from ladder.core.paths import LOCKS
+from ladder.pipeline.files import LadderError
+from ladder.pipeline.paths import LOCKS
 
 PROJECT = LOCKS / "project"  # not a job: no stage is named so
 RUN_ENV = "LADDER_RUN"  # the PID of the Snakemake run a job belongs to

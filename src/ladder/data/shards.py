@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ladder.core.files import LadderError, sha256_file
+from ladder.pipeline.files import LadderError, sha256_file
 
 MAGIC, VERSION, HEADER_BYTES = 0x4C41444445520001, 1, 256
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
-from ladder.core import paths
-from ladder.core.files import LadderError, read_json
+from ladder.pipeline import paths
+from ladder.pipeline.files import LadderError, read_json
 
 Reader = Callable[[Path], "dict | None"]
 

@@ -2,9 +2,9 @@
 
 A stage's result depends on its inputs, its params slice and its code. The code is every module
 the stage runs: `code_files(stage)` follows the imports inside src/ladder from the stage's module
-(the Snakemake rules take exactly these files as inputs, and a test holds dvc.yaml's `deps:` to
-them). The inputs are stood for by the upstream manifests (`inputs(...)`), which hold the sha256
-of the large files. Each stage records `stamp()` — the sha256 of its params slice, of its code
+(the Snakemake rules take exactly these files as inputs, and dvc.yaml is generated with them). The
+inputs are stood for by the upstream manifests (`dag.inputs`), which hold the sha256 of the large
+files. Each stage records `stamp()` — the sha256 of its params slice, of its code
 files and of its input manifests — in its manifest, whichever tool runs it.
 
 DVC compares params and files with dvc.lock, which records DVC's own runs and Snakemake's (the
@@ -27,17 +27,17 @@ import os
 from functools import cache
 from pathlib import Path
 
-from ladder.core import intact, paths
-from ladder.core.config import Params, jobs, stage_name, stage_params
-from ladder.core.files import atomic_write_text, read_json
+from ladder.pipeline import dag, intact, paths
+from ladder.pipeline.config import Params
+from ladder.pipeline.dag import job_name, jobs, params_of
+from ladder.pipeline.files import atomic_write_text, read_json
 
 PACKAGE = Path(__file__).resolve().parents[1]  # src/ladder
-STAGE_MODULES = {"download": "download", "subset": "subset", "tokenizer": "tokenizer", "shard": "shard",
-                 "curriculum": "curriculum", "score": "score", "train": "train", "eval": "evaluate",
-                 "cell": "train", "sweep": "sweep", "rung": "train", "fit": "fit", "predict": "predict"}
-# Modules a stage imports that cannot change its result, left out of its code dependencies:
-# progress bars and log lines; and the package markers, which are empty.
-NOT_CODE = {"core/progress.py", "__init__.py", "core/__init__.py", "stages/__init__.py", "tools/__init__.py"}
+PACKAGES = ("pipeline", "data", "nn", "analysis", "stages", "tools")
+# Modules a stage imports that cannot change its result, left out of its code dependencies: progress bars
+# and log lines; the stage records, whose parts that shape a result (params keys, inputs) are stamped as
+# such, so that adding a stage reruns nothing else; and the package markers, which hold docstrings only.
+NOT_CODE = {"pipeline/progress.py", "pipeline/dag.py", "__init__.py", *(f"{pkg}/__init__.py" for pkg in PACKAGES)}
 EPOCH = 0  # a snapshot dated here is older than every output
 
 
@@ -59,7 +59,7 @@ def _imports(file: Path) -> set[Path]:
         if isinstance(node, ast.Import):
             names = [a.name for a in node.names]
         elif isinstance(node, ast.ImportFrom) and node.module:
-            names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]  # `from ladder.core import x`
+            names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]  # `from ladder.pipeline import x`
         else:
             continue
         found |= {f for f in map(_module_file, names) if f is not None}
@@ -70,7 +70,7 @@ def _imports(file: Path) -> set[Path]:
 def code_files(stage: str) -> tuple[str, ...]:
     """The stage's module and every ladder module it imports, transitively, as src/ladder/... paths
     (the form the workflow files use)."""
-    todo, seen = [PACKAGE / "stages" / f"{STAGE_MODULES[stage]}.py"], set()
+    todo, seen = [PACKAGE / "stages" / f"{dag.STAGES[stage].module}.py"], set()
     while todo:
         f = todo.pop()
         if f not in seen:
@@ -78,28 +78,6 @@ def code_files(stage: str) -> tuple[str, ...]:
             todo.extend(_imports(f))
     rel = {f.relative_to(PACKAGE).as_posix() for f in seen}
     return tuple(sorted(f"src/ladder/{r}" for r in rel - NOT_CODE))
-
-
-def inputs(params: Params, stage: str, size: str | None = None) -> list[Path]:
-    """The small files that stand for a stage's inputs: the upstream manifests (each holds the sha256
-    of its stage's large outputs) and the embedded corpus's checksum."""
-    scorer, plan = params.curriculum.scorer, paths.Plan(params.plan_for(size)) if size else None
-    return {
-        "download": [paths.EMBEDDED_SUMS],
-        "subset": [paths.RAW_MANIFEST],
-        "tokenizer": [paths.SUBSET_STATS],
-        "shard": [paths.SUBSET_STATS, paths.TOKENIZER_REPORT],
-        "curriculum": [paths.SHARD_INDEX],
-        "score": [paths.SHARD_INDEX, paths.Size(scorer).summary, paths.TOKENIZER_REPORT],
-        "train": [paths.SHARD_INDEX, plan.plan] if plan else [],
-        "eval": [paths.Size(size).summary, paths.Size(size).prediction, paths.SHARD_INDEX, paths.SUBSET_STATS,
-                 paths.TOKENIZER_REPORT] if size else [],
-        "cell": [paths.SHARD_INDEX, paths.Plan("base").plan],
-        "sweep": [paths.cell(c).summary for c in params.sweep.cells()],
-        "rung": [paths.SHARD_INDEX, paths.Plan("base").plan],
-        "fit": [paths.SHARD_INDEX, *(paths.rung(r).summary for r in params.scaling.rungs())],
-        "predict": [paths.FIT, paths.SHARD_INDEX],
-    }[stage]
 
 
 def _sha(obj) -> str:
@@ -115,14 +93,14 @@ def stamp(params: Params, stage: str, size: str | None = None) -> dict[str, str]
     # the files the workflow declares (the project's src/), else the installed package's
     code = {f: _file_sha(Path(f) if Path(f).is_file() else PACKAGE / f.removeprefix("src/ladder/"))
             for f in code_files(stage)}
-    return {"params": _sha(stage_params(params, stage, size)), "code": _sha(code),
-            "inputs": _sha({str(f): _file_sha(f) for f in inputs(params, stage, size)})}
+    return {"params": _sha(params_of(params, stage, size)), "code": _sha(code),
+            "inputs": _sha({str(f): _file_sha(f) for f in dag.inputs(params, stage, size)})}
 
 
 def built_from(stage: str, size: str | None = None) -> dict | None:
     """The stamp recorded in the stage's manifest; {} when the manifest exists but says nothing
     readable (so every part counts as stale), None when there is no manifest."""
-    manifest = paths.manifest(stage, size)
+    manifest = dag.manifest(stage, size)
     if not manifest.exists():
         return None
     try:
@@ -141,7 +119,7 @@ def write_snapshots(params: Params) -> None:
     - no manifest yet: the job runs anyway, for its missing outputs.
     An unreadable manifest, or one from before stamps existed, counts as built from others; large
     outputs that are not the files the manifest recorded (a truncated model, a lost shard: see
-    core/intact.py) make the job stale too.
+    pipeline/intact.py) make the job stale too.
     """
     paths.SNAPSHOTS.mkdir(parents=True, exist_ok=True)
     built = {job: built_from(*job) for job in jobs(params)}
@@ -150,9 +128,9 @@ def write_snapshots(params: Params) -> None:
         now = stamp(params, stage, size)
         stale = sorted(k for k in now if was is not None and was.get(k) != now[k])
         stale += ["outputs"] if (stage, size) in broken else []
-        text = json.dumps({"params": stage_params(params, stage, size)} | ({"stale": stale} if stale else {}),
+        text = json.dumps({"params": params_of(params, stage, size)} | ({"stale": stale} if stale else {}),
                           indent=1, sort_keys=True) + "\n"
-        f = paths.SNAPSHOTS / f"{stage_name(stage, size)}.json"
+        f = paths.SNAPSHOTS / f"{job_name(stage, size)}.json"
         if not f.exists() or f.read_text() != text:
             atomic_write_text(f, text)
         if was is not None and not stale:
@@ -173,12 +151,12 @@ def align_dates(params: Params) -> None:
     touched, and a stage that is stale, or misses an output, is left for Snakemake to rerun."""
     current = [(stage, size) for stage, size in jobs(params)
                if built_from(stage, size) == stamp(params, stage, size)
-               and all(o.exists() for o in paths.outputs(stage, size))]
+               and all(o.exists() for o in dag.outputs(stage, size))]
     for _ in range(3):  # score sits between trains: a few passes reach a fixed point
         moved = False
         for stage, size in current:
-            outs = paths.outputs(stage, size)
-            ins = [f for f in inputs(params, stage, size) if f.exists()]
+            outs = dag.outputs(stage, size)
+            ins = [f for f in dag.inputs(params, stage, size) if f.exists()]
             if not ins:
                 continue
             newest = max(map(_mtime, ins))

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from ladder.core import paths
-from ladder.core.files import LadderError
+from ladder.pipeline import paths
+from ladder.pipeline.files import LadderError
 
 
 def curves(sizes: list[paths.Size]) -> pd.DataFrame:

@@ -1,8 +1,8 @@
 """Every file the pipeline reads or writes, named once.
 
-Paths are relative to the project root (commands run there). The workflow files (workflow/rules/*.smk,
-dvc.yaml) spell the same paths because they are the DAG; tests/pipeline/test_graph.py checks that each
-stage's declared outputs are exactly `outputs(stage)` here.
+Paths are relative to the project root (commands run there). Which stage reads and writes which is
+dag.py's business; the Snakemake rules spell the same paths because they are read as the DAG
+(tests/pipeline/test_graph.py holds them to dag.py).
 """
 
 from __future__ import annotations
@@ -32,8 +32,8 @@ CURRICULUM = Path("data/curriculum")
 RESULTS = Path("results")
 LM_EVAL_TASKS = Path("workflow/lm_eval")  # lm-eval task files (`ladder lm-eval`)
 LM_EVAL_DATA = RESULTS / "lm_eval"  # the documents those tasks read
-SNAPSHOTS = Path(".ladder/params")  # the params slices Snakemake watches (config.write_snapshots)
-LOCKS = Path(".ladder/locks")  # one per stage job, held while it runs (core/lock.py)
+SNAPSHOTS = Path(".ladder/params")  # the params slices Snakemake watches (stamps.write_snapshots)
+LOCKS = Path(".ladder/locks")  # one per stage job, held while it runs (pipeline/lock.py)
 LOG = {"csv": RESULTS / "log.csv", "md": RESULTS / "log.md"}  # `ladder log`: one row per run
 
 SWEEP = RESULTS / "sweep"
@@ -92,44 +92,3 @@ def cell(name: str) -> Size:
 
 def rung(name: str) -> Size:
     return Size(name, SCALING_RUNGS)
-
-
-def run(stage: str, name: str) -> Size:
-    """The folder a training run of `stage` (train, cell or rung) writes."""
-    return {"train": Size, "cell": cell, "rung": rung}[stage](name)
-
-
-def outputs(stage: str, size: str | None = None) -> list[Path]:
-    """What a stage writes (its DAG outputs; the resumable checkpoint is listed apart, see README)."""
-    if stage == "train":
-        s = Size(size)
-        return [s.model, s.config, s.summary, s.live, *s.curves.values()]
-    if stage in ("cell", "rung"):  # their result is their loss: they keep no model
-        r = run(stage, size)
-        return [r.config, r.summary, r.live]
-    if stage == "predict":
-        return [Size(size).prediction]
-    if stage == "eval":
-        return [Size(size).eval, Size(size).provenance, Size(size).samples, Size(size).figure]
-    if stage == "curriculum":
-        return [Plan("base").order, Plan("base").plan]
-    if stage == "score":
-        return [Plan("scored").order, Plan("scored").plan, Plan("scored").scores]
-    return {
-        "download": [RAW_DOCS, RAW_MANIFEST],
-        "subset": [SPLITS["train"], SPLITS["val"], SUBSET_STATS],
-        "tokenizer": [TOKENIZER, TOKENIZER_REPORT],
-        "shard": [SHARDS["train"], SHARDS["val"], SHARD_INDEX],
-        "sweep": [SWEEP_OPTIMA, SWEEP_FIGURE],
-        "fit": [FIT, FIT_FIGURE],
-    }[stage]
-
-
-def manifest(stage: str, size: str | None = None) -> Path:
-    """The small JSON output in which a stage records what it was built from (`params_sha256`)."""
-    return {"download": RAW_MANIFEST, "subset": SUBSET_STATS, "tokenizer": TOKENIZER_REPORT,
-            "shard": SHARD_INDEX, "curriculum": Plan("base").plan, "score": Plan("scored").plan,
-            "train": Size(size).summary if size else None, "eval": Size(size).provenance if size else None,
-            "cell": cell(size).summary if size else None, "sweep": SWEEP_OPTIMA,
-            "rung": rung(size).summary if size else None, "fit": FIT,
-            "predict": Size(size).prediction if size else None}[stage]

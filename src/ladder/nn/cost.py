@@ -24,13 +24,13 @@ from dataclasses import dataclass
 
 import torch
 
-from ladder.core import device as dev
-from ladder.core.config import Params, Train
-from ladder.core.files import LadderError, read_json
-from ladder.core.model import GPT, GPTConfig
-from ladder.core.paths import SHARD_INDEX, TOKENIZER
-from ladder.core.progress import log
-from ladder.core.recipe import model_config, token_budget
+from ladder.nn import device as dev
+from ladder.pipeline.config import Params, Train
+from ladder.pipeline.files import LadderError, read_json
+from ladder.nn.model import GPT, GPTConfig
+from ladder.pipeline.paths import SHARD_INDEX, TOKENIZER
+from ladder.pipeline.progress import log
+from ladder.nn.recipe import model_config, token_budget
 
 GPU_MFU = 0.4
 GiB = 1024**3
@@ -58,7 +58,7 @@ def vocab_size(params: Params) -> tuple[int, str]:
     if SHARD_INDEX.exists():
         return read_json(SHARD_INDEX)["vocab_size"], str(SHARD_INDEX)
     if TOKENIZER.exists():
-        from ladder.core.tokens import load
+        from ladder.data.tokens import load
 
         return load(TOKENIZER).get_vocab_size(), str(TOKENIZER)
     return params.tokenizer.vocab_size, "params.yaml (no tokenizer yet)"

@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ladder.core.files import LadderError, need, read_json, sha256_file
-from ladder.core.paths import SHARD_INDEX, SHARDS
-from ladder.core.shards import read_shard
+from ladder.pipeline.files import LadderError, need, read_json, sha256_file
+from ladder.pipeline.paths import SHARD_INDEX, SHARDS
+from ladder.data.shards import read_shard
 
 
 def verify(index_path: Path = SHARD_INDEX) -> dict:

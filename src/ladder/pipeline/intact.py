@@ -12,28 +12,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ladder.core import paths
-from ladder.core.files import atomic_write_text, read_json, sha256_file
+from ladder.pipeline import dag, paths
+from ladder.pipeline.files import atomic_write_text, read_json, sha256_file
 
 RECORD = paths.SNAPSHOTS.parent / "verified.json"  # path -> [size, mtime_ns, sha256] when it last matched
 
 
 def recorded(stage: str, size: str | None = None) -> list[tuple[Path, str]]:
     """(large output, the sha256 its manifest recorded) for each of the stage's hashed outputs."""
-    m = read_json(paths.manifest(stage, size))
-    if stage == "download":
-        return [(paths.RAW_DOCS, m["sha256"])]
-    if stage == "subset":
-        return [(paths.SPLITS[s], m["sha256"][s]) for s in paths.SPLITS]
-    if stage == "tokenizer":
-        return [(paths.TOKENIZER, m["sha256"])]
-    if stage == "shard":
-        return [(paths.SHARDS[s] / f["file"], f["sha256"]) for s in paths.SHARDS for f in m[s]["shards"]]
-    if stage in ("curriculum", "score"):
-        return [(paths.Plan("base" if stage == "curriculum" else "scored").order, m["order_sha256"])]
-    if stage == "train":
-        return [(paths.Size(size).model, m["model_sha256"])]
-    return []  # eval: its outputs are its manifest and a text file
+    return dag.STAGES[stage].hashed(read_json(dag.manifest(stage, size)), dag.Names(run=size))
 
 
 def damaged(jobs: list[tuple[str, str | None]]) -> set[tuple[str, str | None]]:
