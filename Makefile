@@ -3,7 +3,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PYTHON ?= python3
 
-.PHONY: setup demo test test-quick test-faults bench-data bench-throughput clean
+.PHONY: setup demo lint test test-quick test-faults bench-data bench-throughput clean
 
 $(BIN)/ladder: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,8 +18,13 @@ demo: setup
 	PATH="$(CURDIR)/$(BIN):$$PATH" snakemake --cores 1 results/tiny/eval.json results/mini/eval.json
 	PATH="$(CURDIR)/$(BIN):$$PATH" ladder summary
 
-# Everything, as CI runs it: unit tests, real Snakemake and DVC pipelines, the fault suite (~19 minutes on 2 cores with setup, two workers).
-test: setup
+# ruff's checks (pyproject.toml names the rule set) and its formatting, as a check: `ruff format .` applies it.
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+# Everything, as CI runs it: lint, unit tests, real Snakemake and DVC pipelines, the fault suite (~19 minutes on 2 cores with setup, two workers).
+test: setup lint
 	PATH="$(CURDIR)/$(BIN):$$PATH" pytest -q -n 2 --dist loadfile --no-loadscope-reorder tests
 
 # The everyday tier: no pipeline runs (under 2 minutes on 2 cores).

@@ -50,8 +50,11 @@ def main() -> None:
                 table = [dict(rung=f"r{j}", N=n, D=D, val_loss=y) for j, (n, y) in enumerate(zip(N, loss))]
                 test = scaling.extrapolation_test(table, {D: budget}, a.refits, 1e-3, 0.9)
                 e, f, sd = test["errors"][0], test["factors"][0], test["sd"][0]
-                ways = {"shipped": test["per_efold"]["N"], "none": 0.0,
-                        "excess only": np.sqrt(max(0.0, np.log1p(e) ** 2 - sd**2)) / np.log(f)}
+                ways = {
+                    "shipped": test["per_efold"]["N"],
+                    "none": 0.0,
+                    "excess only": np.sqrt(max(0.0, np.log1p(e) ** 2 - sd**2)) / np.log(f),
+                }
                 for n in TARGETS:
                     y = truth(n, kappa) * np.exp(rng.normal(0, sigma))
                     for way, rate in ways.items():

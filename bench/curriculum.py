@@ -37,8 +37,10 @@ def ladder(*args: str) -> None:
 def warmup_settings(params: dict, sizes: list[str]):
     """(name, sizes to train) per setting, after editing `params` and rebuilding the plan."""
     seq_len = params["train"]["seq_len"]
-    for name, phases in (("off", []), ("on", [{"seq_len": seq_len // 4, "share": 0.15},
-                                             {"seq_len": seq_len // 2, "share": 0.15}])):
+    for name, phases in (
+        ("off", []),
+        ("on", [{"seq_len": seq_len // 4, "share": 0.15}, {"seq_len": seq_len // 2, "share": 0.15}]),
+    ):
         params["curriculum"]["warmup"] = phases
         PARAMS.write_text(yaml.safe_dump(params, sort_keys=False))
         ladder("curriculum")
@@ -126,8 +128,18 @@ def main() -> None:
     print(f"mean over {data.seed.nunique()} seed(s):\n" + final.round(4).to_string())
 
     sns.set_theme(style="whitegrid")
-    grid = sns.relplot(data=data, x="tokens", y="value", hue="setting", style="metric", col="size",
-                       kind="line", height=3.5, aspect=1.3, facet_kws={"sharey": False})
+    grid = sns.relplot(
+        data=data,
+        x="tokens",
+        y="value",
+        hue="setting",
+        style="metric",
+        col="size",
+        kind="line",
+        height=3.5,
+        aspect=1.3,
+        facet_kws={"sharey": False},
+    )
     grid.set_axis_labels("tokens", "loss (nats/token)")
     grid.figure.suptitle(f"{TITLES[args.compare]} (same tokens and seeds)", y=1.03)
     grid.savefig(out / "curriculum.png", dpi=120, bbox_inches="tight")

@@ -26,8 +26,9 @@ STAGES = ["download", "subset", "tokenizer", "shard", "curriculum"]
 
 
 def scratch_project(workdir: Path, corpus: Path, vocab: int) -> Path:
-    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT, capture_output=True,
-                           text=True, check=True).stdout.split()
+    files = subprocess.run(
+        ["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.split()
     for rel in files:
         if (ROOT / rel).is_file():
             (workdir / rel).parent.mkdir(parents=True, exist_ok=True)
@@ -77,8 +78,11 @@ def main() -> None:
         raise SystemExit(f"{args.corpus}: no such corpus (pass --corpus)")
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="ladder-bench-"))
     project = scratch_project(workdir, args.corpus, args.vocab)
-    print(f"corpus {args.corpus} ({args.corpus.stat().st_size / 1e6:.1f} MB compressed), vocab {args.vocab}, "
-          f"{len(os.sched_getaffinity(0))} cores, scratch {project}", flush=True)
+    print(
+        f"corpus {args.corpus} ({args.corpus.stat().st_size / 1e6:.1f} MB compressed), vocab {args.vocab}, "
+        f"{len(os.sched_getaffinity(0))} cores, scratch {project}",
+        flush=True,
+    )
 
     rows = []
     for stage in STAGES:
@@ -97,10 +101,14 @@ def main() -> None:
         tok_s = f"{tokens / wall / 1e6:>9.2f}" if stage in ("shard", "curriculum") else f"{'':>9}"
         print(f"{stage:<12}{wall:>9.1f}{mb / wall:>9.2f}{tok_s}{rss:>13.0f}")
     shard_rate = kept_mb / dict((s, w) for s, w, _ in rows)["shard"]
-    print(f"\nraw encode_batch: {raw:.2f} MB/s; shard stage: {shard_rate:.2f} MB/s "
-          f"= {100 * shard_rate / raw:.0f}% of raw (target >= 90%)")
-    print(f"tokens: {tokens / 1e6:.1f}M; bytes/token on val: "
-          f"{json.loads((project / 'data/tokenizer/report.json').read_text())['bytes_per_token']}")
+    print(
+        f"\nraw encode_batch: {raw:.2f} MB/s; shard stage: {shard_rate:.2f} MB/s "
+        f"= {100 * shard_rate / raw:.0f}% of raw (target >= 90%)"
+    )
+    print(
+        f"tokens: {tokens / 1e6:.1f}M; bytes/token on val: "
+        f"{json.loads((project / 'data/tokenizer/report.json').read_text())['bytes_per_token']}"
+    )
 
 
 if __name__ == "__main__":

@@ -40,10 +40,10 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 from ladder.nn import distributed, recipe
-from ladder.pipeline import config  # noqa: E402
-from ladder.pipeline.files import LadderError  # noqa: E402
 from ladder.nn.loader import TrainStream, to_device, verify  # noqa: E402
 from ladder.nn.model import GPT, GPTConfig  # noqa: E402
+from ladder.pipeline import config  # noqa: E402
+from ladder.pipeline.files import LadderError  # noqa: E402
 
 PARAMS = config.load(Path(__file__).resolve().parents[1] / "params.yaml")
 SIZES = {name: dict(n_layer=s.n_layer, n_head=s.n_head, n_embd=s.n_embd) for name, s in PARAMS.sizes.items()}
@@ -96,8 +96,13 @@ def to_gpt2_layout(model: GPT) -> nn.Parameter:
 def random_batches(B: int, T: int, vocab: int, device: torch.device, seed: int = 0, n: int = 4):
     """n random (x, y) batches made on the device, cycled: no input pipeline at all."""
     g = torch.Generator(device=device).manual_seed(seed)
-    data = [(torch.randint(0, vocab, (B, T), device=device, generator=g),
-             torch.randint(0, vocab, (B, T), device=device, generator=g)) for _ in range(n)]
+    data = [
+        (
+            torch.randint(0, vocab, (B, T), device=device, generator=g),
+            torch.randint(0, vocab, (B, T), device=device, generator=g),
+        )
+        for _ in range(n)
+    ]
     return itertools.cycle(data)
 
 
@@ -117,15 +122,21 @@ def bench_one(size: str, B: int, args, device: torch.device) -> dict:
     shape = dict(SIZES[size])
     if args.head_dim:
         shape["n_head"] = shape["n_embd"] // args.head_dim
-    cfg = GPTConfig(vocab_size=V, block_size=T, **shape, tie_weights=args.tie_weights, mup=args.mup,
-                    mlp_hidden=args.mlp_hidden, checkpoint_activations=args.checkpoint_activations,
-                    fp32_residual=args.fp32_residual)
+    cfg = GPTConfig(
+        vocab_size=V,
+        block_size=T,
+        **shape,
+        tie_weights=args.tie_weights,
+        mup=args.mup,
+        mlp_hidden=args.mlp_hidden,
+        checkpoint_activations=args.checkpoint_activations,
+        fp32_residual=args.fp32_residual,
+    )
     model = GPT(cfg)
     positions = to_gpt2_layout(model) if args.layout == "gpt2" else None
     model.to(device)
     model.fused_loss = args.fused_loss
-    fwd, wrapped = distributed.prepare(model, args.parallel, args.world, device, args.compile,
-                                       args.compile_mode)
+    fwd, wrapped = distributed.prepare(model, args.parallel, args.world, device, args.compile, args.compile_mode)
     opts = recipe.optimizer(model, 6e-4, PARAMS.train, device)
     if positions is not None:  # no decay, like the token table
         opts[0].add_param_group(dict(params=[positions], weight_decay=0.0, lr=6e-4))
@@ -141,8 +152,9 @@ def bench_one(size: str, B: int, args, device: torch.device) -> dict:
 
     def step():
         micro = (next(batches) for _ in range(args.grad_accum))
-        return recipe.step(model, fwd, opts, scaler, micro, args.grad_accum, PARAMS.train, device, dtype,
-                           wrapped=wrapped)[0]
+        return recipe.step(
+            model, fwd, opts, scaler, micro, args.grad_accum, PARAMS.train, device, dtype, wrapped=wrapped
+        )[0]
 
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     t0 = time.perf_counter()
@@ -154,8 +166,9 @@ def bench_one(size: str, B: int, args, device: torch.device) -> dict:
     warmup_s = time.perf_counter() - t0
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
-        events = [(torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True))
-                  for _ in range(args.steps)]
+        events = [
+            (torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)) for _ in range(args.steps)
+        ]
     t0 = time.perf_counter()
     for i in range(args.steps):
         if device.type == "cuda":
@@ -167,18 +180,29 @@ def bench_one(size: str, B: int, args, device: torch.device) -> dict:
     wall_s = time.perf_counter() - t0
     if size in args.profile:  # after timing, so it cannot disturb the numbers
         print_profile(step, device, sync)
-    step_ms = ([s.elapsed_time(e) for s, e in events] if device.type == "cuda"
-               else [1000 * wall_s / args.steps] * args.steps)
+    step_ms = (
+        [s.elapsed_time(e) for s, e in events] if device.type == "cuda" else [1000 * wall_s / args.steps] * args.steps
+    )
     tokens = args.grad_accum * B * T * args.world.size  # every rank's micro-batches
     tok_s = tokens * args.steps / wall_s  # wall clock over all timed steps: nothing hidden
     flops = model.flops_per_token(T)
-    row = dict(size=size, params_M=model.num_params(non_embedding=False) / 1e6,
-               params_nonemb_M=model.num_params(non_embedding=True) / 1e6, micro_batch=B,
-               tokens_per_step=tokens, tok_s=tok_s, step_ms_median=statistics.median(step_ms),
-               step_ms_min=min(step_ms), step_ms_mean=1000 * wall_s / args.steps,
-               peak_mem_gib=torch.cuda.max_memory_allocated() / 2**30 if device.type == "cuda" else float("nan"),
-               mfu=flops * tok_s / (args.peak_tflops * 1e12), flops_per_token=flops, warmup_s=warmup_s,
-               final_loss=loss.item(), loss_vs_fp32_eager=check if args.warmup and args.grad_accum == 1 else None)
+    row = dict(
+        size=size,
+        params_M=model.num_params(non_embedding=False) / 1e6,
+        params_nonemb_M=model.num_params(non_embedding=True) / 1e6,
+        micro_batch=B,
+        tokens_per_step=tokens,
+        tok_s=tok_s,
+        step_ms_median=statistics.median(step_ms),
+        step_ms_min=min(step_ms),
+        step_ms_mean=1000 * wall_s / args.steps,
+        peak_mem_gib=torch.cuda.max_memory_allocated() / 2**30 if device.type == "cuda" else float("nan"),
+        mfu=flops * tok_s / (args.peak_tflops * 1e12),
+        flops_per_token=flops,
+        warmup_s=warmup_s,
+        final_loss=loss.item(),
+        loss_vs_fp32_eager=check if args.warmup and args.grad_accum == 1 else None,
+    )
     return row
 
 
@@ -209,8 +233,10 @@ def print_profile(step, device: torch.device, sync, steps: int = 3) -> None:
     print(events.table(sort_by=key, row_limit=25, max_name_column_width=90), flush=True)
     if device.type != "cuda":
         return
-    kernels = sorted((e for e in prof.events() if e.device_type == DeviceType.CUDA and not e.is_user_annotation),
-                     key=lambda e: e.time_range.start)
+    kernels = sorted(
+        (e for e in prof.events() if e.device_type == DeviceType.CUDA and not e.is_user_annotation),
+        key=lambda e: e.time_range.start,
+    )
     per_kind: dict[str, float] = {}
     for e in kernels:
         kind = next((k for k, rx in KERNEL_KINDS if rx.search(e.name)), "other")
@@ -236,17 +262,31 @@ def print_table(rows: list[dict], args, device: torch.device) -> None:
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
     mode = ("compile" + (f" ({args.compile_mode})" if args.compile_mode else "")) if args.compile else "eager"
     dtype = args.dtype if device.type == "cuda" else "fp32"
-    data = (f"train shards (vocab {args.index['vocab_size']})" if args.data == "shards"
-            else f"random tokens (vocab {args.vocab})")
-    print(f"\n{name}, torch {torch.__version__}, ctx {args.seq_len}, {data}, {mode}, {dtype}, "
-          f"tied={args.tie_weights}, mup={args.mup}, ckpt={args.checkpoint_activations}, sdpa={args.sdpa}, "
-          f"coord-descent={args.coordinate_descent}, grad_accum={args.grad_accum}, "
-          f"fused_loss={args.fused_loss}, fp32_residual={args.fp32_residual}, head_dim={args.head_dim or 'default'}, "
-          f"mlp_hidden={args.mlp_hidden or 'default'}, ablate_rope={args.ablate_rope}, layout={args.layout}, "
-          f"processes={args.world.size}{f' ({args.parallel}, torchrun)' if args.world.group else ''}, "
-          f"{args.steps} timed steps after {args.warmup} warm-up; MFU vs {args.peak_tflops:g} TFLOP/s")
-    head = ("size", "params (M)", "micro-batch", "tokens/s", "step ms (median)", "peak mem GiB", "MFU",
-            "warm-up s", "loss")
+    data = (
+        f"train shards (vocab {args.index['vocab_size']})"
+        if args.data == "shards"
+        else f"random tokens (vocab {args.vocab})"
+    )
+    print(
+        f"\n{name}, torch {torch.__version__}, ctx {args.seq_len}, {data}, {mode}, {dtype}, "
+        f"tied={args.tie_weights}, mup={args.mup}, ckpt={args.checkpoint_activations}, sdpa={args.sdpa}, "
+        f"coord-descent={args.coordinate_descent}, grad_accum={args.grad_accum}, "
+        f"fused_loss={args.fused_loss}, fp32_residual={args.fp32_residual}, head_dim={args.head_dim or 'default'}, "
+        f"mlp_hidden={args.mlp_hidden or 'default'}, ablate_rope={args.ablate_rope}, layout={args.layout}, "
+        f"processes={args.world.size}{f' ({args.parallel}, torchrun)' if args.world.group else ''}, "
+        f"{args.steps} timed steps after {args.warmup} warm-up; MFU vs {args.peak_tflops:g} TFLOP/s"
+    )
+    head = (
+        "size",
+        "params (M)",
+        "micro-batch",
+        "tokens/s",
+        "step ms (median)",
+        "peak mem GiB",
+        "MFU",
+        "warm-up s",
+        "loss",
+    )
     print("| " + " | ".join(head) + " |")
     print("|" + "|".join("---" for _ in head) + "|")
     for r in rows:
@@ -254,17 +294,23 @@ def print_table(rows: list[dict], args, device: torch.device) -> None:
             print(f"| {r['size']} | | {r['micro_batch']} | {r['error']} | | | | | |")
             continue
         mfu = f"{100 * r['mfu']:.1f}%" if device.type == "cuda" else "-"
-        print(f"| {r['size']} | {r['params_M']:.1f} | {r['micro_batch']} | {r['tok_s']:,.0f} | "
-              f"{r['step_ms_median']:.1f} | {r['peak_mem_gib']:.1f} | {mfu} | "
-              f"{r['warmup_s']:.0f} | {r['final_loss']:.2f} |")
+        print(
+            f"| {r['size']} | {r['params_M']:.1f} | {r['micro_batch']} | {r['tok_s']:,.0f} | "
+            f"{r['step_ms_median']:.1f} | {r['peak_mem_gib']:.1f} | {mfu} | "
+            f"{r['warmup_s']:.0f} | {r['final_loss']:.2f} |"
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--sizes", nargs="+", default=["small", "medium"], choices=list(SIZES))
-    ap.add_argument("--micro-batch", nargs="*", default=[],
-                    help="N for every size, or SIZE=N[,N...] (a list sweeps); defaults: " +
-                         ", ".join(f"{k}={v}" for k, v in MICRO_BATCH.items()))
+    ap.add_argument(
+        "--micro-batch",
+        nargs="*",
+        default=[],
+        help="N for every size, or SIZE=N[,N...] (a list sweeps); defaults: "
+        + ", ".join(f"{k}={v}" for k, v in MICRO_BATCH.items()),
+    )
     ap.add_argument("--steps", type=int, default=20, help="timed optimizer steps")
     ap.add_argument("--warmup", type=int, default=5, help="untimed steps first (compilation happens here)")
     ap.add_argument("--grad-accum", type=int, default=1, help="micro-batches per optimizer step")
@@ -272,35 +318,68 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--vocab", type=int, default=50304)
     ap.add_argument("--compile", action=argparse.BooleanOptionalAction, default=True)
     ap.add_argument("--compile-mode", default=None, help="torch.compile mode, e.g. max-autotune-no-cudagraphs")
-    ap.add_argument("--coordinate-descent", action="store_true",
-                    help="torch._inductor.config.coordinate_descent_tuning (longer compile)")
+    ap.add_argument(
+        "--coordinate-descent",
+        action="store_true",
+        help="torch._inductor.config.coordinate_descent_tuning (longer compile)",
+    )
     ap.add_argument("--dtype", choices=["bf16", "fp32"], default="bf16", help="autocast dtype on CUDA (CPU: fp32)")
-    ap.add_argument("--sdpa", choices=["auto", "flash", "cudnn", "efficient"], default="auto",
-                    help="attention kernel on CUDA (auto: PyTorch's choice, cuDNN on H100 with torch 2.11)")
+    ap.add_argument(
+        "--sdpa",
+        choices=["auto", "flash", "cudnn", "efficient"],
+        default="auto",
+        help="attention kernel on CUDA (auto: PyTorch's choice, cuDNN on H100 with torch 2.11)",
+    )
     ap.add_argument("--tie-weights", action=argparse.BooleanOptionalAction, default=True)
     ap.add_argument("--mup", action="store_true")
     ap.add_argument("--checkpoint-activations", action="store_true")
-    ap.add_argument("--fused-loss", action=argparse.BooleanOptionalAction, default=True,
-                    help="lm_head + cross-entropy in one pass (nn/kernels.py) instead of the plain path")
-    ap.add_argument("--fp32-residual", action="store_true",
-                    help="keep the residual stream in float32 under bf16 (the model's train.fp32_residual)")
-    ap.add_argument("--head-dim", type=int, default=0,
-                    help="diagnostic: n_head = n_embd / this, instead of the size's (64 for small and medium)")
+    ap.add_argument(
+        "--fused-loss",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="lm_head + cross-entropy in one pass (nn/kernels.py) instead of the plain path",
+    )
+    ap.add_argument(
+        "--fp32-residual",
+        action="store_true",
+        help="keep the residual stream in float32 under bf16 (the model's train.fp32_residual)",
+    )
+    ap.add_argument(
+        "--head-dim",
+        type=int,
+        default=0,
+        help="diagnostic: n_head = n_embd / this, instead of the size's (64 for small and medium)",
+    )
     ap.add_argument("--mlp-hidden", type=int, default=0, help="SwiGLU hidden size (0: the model's default)")
-    ap.add_argument("--layout", choices=["llama", "gpt2"], default="llama",
-                    help="diagnostic: gpt2 = nanoGPT's block layout (LayerNorm, GELU 4C, learned positions, "
-                         "no RoPE) to compare with its published figures like with like")
-    ap.add_argument("--ablate-rope", action="store_true",
-                    help="diagnostic: skip the rotary embedding (a wrong model) to see what it costs")
+    ap.add_argument(
+        "--layout",
+        choices=["llama", "gpt2"],
+        default="llama",
+        help="diagnostic: gpt2 = nanoGPT's block layout (LayerNorm, GELU 4C, learned positions, "
+        "no RoPE) to compare with its published figures like with like",
+    )
+    ap.add_argument(
+        "--ablate-rope",
+        action="store_true",
+        help="diagnostic: skip the rotary embedding (a wrong model) to see what it costs",
+    )
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--peak-tflops", type=float, default=989.0, help="MFU denominator (H100 SXM dense bf16)")
-    ap.add_argument("--data", choices=["random", "shards"], default="random",
-                    help="random tokens (vocab --vocab), or the pipeline's train shards in data/shards/ "
-                         "(their tokenizer's vocab), read inside the timed step as the train stage reads them")
+    ap.add_argument(
+        "--data",
+        choices=["random", "shards"],
+        default="random",
+        help="random tokens (vocab --vocab), or the pipeline's train shards in data/shards/ "
+        "(their tokenizer's vocab), read inside the timed step as the train stage reads them",
+    )
     ap.add_argument("--profile", nargs="*", default=[], choices=list(SIZES), help="print top kernels for these sizes")
-    ap.add_argument("--parallel", choices=["ddp", "fsdp"], default="ddp",
-                    help="under torchrun (e.g. torchrun --standalone --nproc_per_node=2 bench/throughput.py): wrap "
-                         "the model as the train stage does with train.devices > 1; tokens/s counts every rank")
+    ap.add_argument(
+        "--parallel",
+        choices=["ddp", "fsdp"],
+        default="ddp",
+        help="under torchrun (e.g. torchrun --standalone --nproc_per_node=2 bench/throughput.py): wrap "
+        "the model as the train stage does with train.devices > 1; tokens/s counts every rank",
+    )
     ap.add_argument("--json", type=Path, default=None, help="also write the rows here")
     args = ap.parse_args(argv)
     try:

@@ -31,8 +31,17 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-BASELINE = dict(optimizer="adamw", mup=False, completep=False, weight_decay=0.1, beta1=0.9, beta2=0.95,
-                grad_clip=1.0, schedule="cosine", min_lr_frac=0.1)
+BASELINE = dict(
+    optimizer="adamw",
+    mup=False,
+    completep=False,
+    weight_decay=0.1,
+    beta1=0.9,
+    beta2=0.95,
+    grad_clip=1.0,
+    schedule="cosine",
+    min_lr_frac=0.1,
+)
 BASELINE_LR = 6e-4
 
 
@@ -91,18 +100,25 @@ def main() -> None:
     rows = []
     for name, curve in curves.groupby("recipe", sort=False):
         curve = curve.reset_index(drop=True)
-        rows.append(dict(recipe=name, tokens_to_target=crossing(curve, target, "tokens"),
-                         seconds_to_target=crossing(curve, target, "seconds"),
-                         final_val_loss=float(curve["val_loss"].iloc[-1]), tokens=int(curve["tokens"].iloc[-1]),
-                         seconds=float(curve["seconds"].iloc[-1])))
+        rows.append(
+            dict(
+                recipe=name,
+                tokens_to_target=crossing(curve, target, "tokens"),
+                seconds_to_target=crossing(curve, target, "seconds"),
+                final_val_loss=float(curve["val_loss"].iloc[-1]),
+                tokens=int(curve["tokens"].iloc[-1]),
+                seconds=float(curve["seconds"].iloc[-1]),
+            )
+        )
     table = pd.DataFrame(rows).set_index("recipe")
     if {"baseline", "ladder"} <= set(table.index):
         for col in ("tokens_to_target", "seconds_to_target"):
             table[col.replace("_to_target", "_ratio")] = table[col] / table.loc["baseline", col]
     print(f"target val loss {target:.4f} ({a.size}, {a.tokens:,} tokens per run, batch {a.batch_tokens:,})")
     print(table.to_string(float_format=lambda v: f"{v:,.4g}"))
-    (a.out / "summary.json").write_text(json.dumps({"target": target, "runs": table.reset_index().to_dict("records")},
-                                                   indent=2) + "\n")
+    (a.out / "summary.json").write_text(
+        json.dumps({"target": target, "runs": table.reset_index().to_dict("records")}, indent=2) + "\n"
+    )
 
 
 if __name__ == "__main__":

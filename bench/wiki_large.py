@@ -37,8 +37,9 @@ RUNG_SHAPES = ["w64-d2", "w96-d3", "w128-d3", "w192-d4", "w256-d6"]
 def extra_size(text: str) -> tuple[str, int, int]:
     m = re.fullmatch(r"([a-z][a-z0-9_]*)=w(\d+)-d(\d+)", text)
     if not m or int(m[2]) % 64:
-        raise argparse.ArgumentTypeError(f"{text!r}: expected NAME=wWIDTH-dDEPTH with WIDTH a multiple of 64, "
-                                         "e.g. mid=w512-d8")
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: expected NAME=wWIDTH-dDEPTH with WIDTH a multiple of 64, e.g. mid=w512-d8"
+        )
     return m[1], int(m[2]), int(m[3])
 
 
@@ -47,8 +48,14 @@ def main() -> None:
     ap.add_argument("corpus", help="a corpus file (e.g. wiki-large.txt.xz)")
     ap.add_argument("--tokens", type=int, default=30_000_000, help="budget of every size (default: %(default)s)")
     ap.add_argument("--seed", type=int, default=None, help="seed (default: params.yaml's)")
-    ap.add_argument("--size", type=extra_size, action="append", default=[], metavar="NAME=wW-dD",
-                    help="add a size of that shape (heads of 64) to sizes: and pipeline.sizes, e.g. mid=w512-d8")
+    ap.add_argument(
+        "--size",
+        type=extra_size,
+        action="append",
+        default=[],
+        metavar="NAME=wW-dD",
+        help="add a size of that shape (heads of 64) to sizes: and pipeline.sizes, e.g. mid=w512-d8",
+    )
     ap.add_argument("--params", type=Path, default=Path("params.yaml"), help="file to rewrite (default: %(default)s)")
     a = ap.parse_args()
     p = yaml.safe_load(a.params.read_text())
@@ -62,13 +69,32 @@ def main() -> None:
     for name in [*LADDER, *(s[0] for s in a.size)]:
         micro = 16 if name == "medium" else 32 if name in ("small", *(s[0] for s in a.size)) else 64
         p["sizes"][name]["train"] = {"tokens": tokens, "batch_tokens": BATCH, "micro_batch": micro}
-    p["sweep"].update(shapes=["w128-d4", "w512-d4", "w1024-d4", "w128-d24"], head_dim=32,
-                      train={"tokens": 8_126_464, "batch_tokens": BATCH, "micro_batch": 32, "eval_every": 124,
-                             "checkpoint_every": 124, "compile": "off"},
-                      lrs=[0.004, 0.008, 0.016, 0.032, 0.064, 0.128])
-    p["scaling"].update(shapes=RUNG_SHAPES, head_dim=32, budgets=[tokens], holdout=[],
-                        train={"batch_tokens": BATCH, "micro_batch": 32, "eval_every": 1000,
-                               "checkpoint_every": 1000, "compile": "off"})
+    p["sweep"].update(
+        shapes=["w128-d4", "w512-d4", "w1024-d4", "w128-d24"],
+        head_dim=32,
+        train={
+            "tokens": 8_126_464,
+            "batch_tokens": BATCH,
+            "micro_batch": 32,
+            "eval_every": 124,
+            "checkpoint_every": 124,
+            "compile": "off",
+        },
+        lrs=[0.004, 0.008, 0.016, 0.032, 0.064, 0.128],
+    )
+    p["scaling"].update(
+        shapes=RUNG_SHAPES,
+        head_dim=32,
+        budgets=[tokens],
+        holdout=[],
+        train={
+            "batch_tokens": BATCH,
+            "micro_batch": 32,
+            "eval_every": 1000,
+            "checkpoint_every": 1000,
+            "compile": "off",
+        },
+    )
     p["eval"]["max_tokens"] = 2097152
     if a.seed is not None:
         p["seed"] = a.seed

@@ -1,6 +1,6 @@
 """Shared fixtures: real projects in temporary folders, driven by the real `snakemake`, `dvc` and `ladder`.
 
-Two tiers. tests/unit/ (`make test-quick`) runs no pipeline: code on its own, and single `ladder`
+Three tiers. tests/unit/ (`make test-quick`) runs no pipeline: code on its own, and single `ladder`
 commands on a `fresh` copy of the repository. tests/pipeline/ runs Snakemake and DVC for real:
 `built` is one copy of the repository with params shrunk to seconds per stage, through which
 Snakemake has run the whole pipeline once per session; `project` hands each test its own copy of
@@ -32,23 +32,38 @@ ENV = {
     "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
     "LADDER_PROGRESS": "0",
     "LADDER_THREADS": "1",  # the test models are tiny: one thread beats two fighting over a small CPU
-    "GIT_AUTHOR_NAME": "ladder tests", "GIT_AUTHOR_EMAIL": "tests@ladder.invalid",
-    "GIT_COMMITTER_NAME": "ladder tests", "GIT_COMMITTER_EMAIL": "tests@ladder.invalid",
+    "GIT_AUTHOR_NAME": "ladder tests",
+    "GIT_AUTHOR_EMAIL": "tests@ladder.invalid",
+    "GIT_COMMITTER_NAME": "ladder tests",
+    "GIT_COMMITTER_EMAIL": "tests@ladder.invalid",
     "DVC_NO_ANALYTICS": "1",
 }
 SIZES = ["tiny", "mini", "medium"]
-SWEEP = dict(shapes=["w32-d1", "w64-d1"], head_dim=16, parametrizations=["sp", "mup"], lrs=[0.003, 0.006], seeds=[1],
-             train={"tokens": 2048})  # 8 cells of 2 steps; base shape w32-d1
+SWEEP = dict(
+    shapes=["w32-d1", "w64-d1"],
+    head_dim=16,
+    parametrizations=["sp", "mup"],
+    lrs=[0.003, 0.006],
+    seeds=[1],
+    train={"tokens": 2048},
+)  # 8 cells of 2 steps; base shape w32-d1
 PLANS = {"tiny": "base", "mini": "base", "medium": "scored"}  # medium trains on the order tiny's model scores
-SCALING = dict(shapes=["w16-d1", "w32-d1", "w48-d1", "w64-d1", "w64-d2"], head_dim=16, budgets=[2048, 4096],
-               holdout=["w48-d1-2048"], bootstrap=20,
-               train={"eval_every": 1000, "checkpoint_every": 1000, "eval_tokens": 8192})  # 10 rungs in the sizes' regime (4 steps)
+SCALING = dict(
+    shapes=["w16-d1", "w32-d1", "w48-d1", "w64-d1", "w64-d2"],
+    head_dim=16,
+    budgets=[2048, 4096],
+    holdout=["w48-d1-2048"],
+    bootstrap=20,
+    train={"eval_every": 1000, "checkpoint_every": 1000, "eval_tokens": 8192},
+)  # 10 rungs in the sizes' regime (4 steps)
 
 
 def sh(cmd: str, cwd: Path, check: bool = True, env: dict | None = None) -> subprocess.CompletedProcess:
     p = subprocess.run(cmd, shell=True, cwd=cwd, env=env or ENV, capture_output=True, text=True)
     if check and p.returncode:
-        raise AssertionError(f"`{cmd}` exited {p.returncode}\n--- stdout\n{p.stdout[-4000:]}\n--- stderr\n{p.stderr[-4000:]}")
+        raise AssertionError(
+            f"`{cmd}` exited {p.returncode}\n--- stdout\n{p.stdout[-4000:]}\n--- stderr\n{p.stderr[-4000:]}"
+        )
     return p
 
 
@@ -58,9 +73,10 @@ def shrink(params: dict) -> dict:
     params["data"]["max_bytes"] = 300_000
     params["subset"]["val_fraction"] = 0.2
     params["tokenizer"]["vocab_size"] = 512
-    params["train"].update(seq_len=64, batch_tokens=1024, micro_batch=8, log_every=1, eval_every=2,
-                           eval_tokens=1024, checkpoint_every=2)
-    for name, size in params["sizes"].items():
+    params["train"].update(
+        seq_len=64, batch_tokens=1024, micro_batch=8, log_every=1, eval_every=2, eval_tokens=1024, checkpoint_every=2
+    )
+    for size in params["sizes"].values():
         size.update(n_layer=1, n_head=2, n_embd=32, train={"tokens": 4096})
     params["eval"].update(max_tokens=2048, max_new_tokens=8, prompts=["The history of"], cloze_items=20)
     params["train"].update(mup_base_width=32, mup_base_depth=1)
@@ -86,8 +102,9 @@ def use_source(project, source, **data):
 
 def copy_repo(dst: Path) -> Path:
     """The repository's files (as git sees them: tracked and untracked-not-ignored) in a new git repo."""
-    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=ROOT,
-                           capture_output=True, text=True, check=True).stdout.split("\0")
+    files = subprocess.run(
+        ["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.split("\0")
     for rel in filter(None, files):
         src = ROOT / rel
         if src.is_file():
@@ -178,8 +195,19 @@ def fresh(pristine: Path, tmp_path: Path) -> Path:
 
 
 def faults_build() -> list[str]:
-    return ["download", "subset", "tokenizer", "shard", "curriculum", *(f"train --rung {r}" for r in shrunk_rungs()),
-            "fit", "predict --size tiny", "train --size tiny", "eval --size tiny", "score"]
+    return [
+        "download",
+        "subset",
+        "tokenizer",
+        "shard",
+        "curriculum",
+        *(f"train --rung {r}" for r in shrunk_rungs()),
+        "fit",
+        "predict --size tiny",
+        "train --size tiny",
+        "eval --size tiny",
+        "score",
+    ]
 
 
 @pytest.fixture(scope="session")

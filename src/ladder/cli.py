@@ -23,8 +23,11 @@ from ladder.pipeline.files import LadderError
 COMMANDS = {
     **{s.name: (f"stages.{s.module}", s.help) for s in dag.STAGES.values() if s.command == s.name},
     "dag": ("tools.dag", "print the stages as records, or write dvc.yaml from them (--write)"),
-    "plan": ("tools.plan", "parameters, FLOPs, memory and estimated hours per size; with --budget, the N and D "
-             "the scaling fit recommends for that compute"),
+    "plan": (
+        "tools.plan",
+        "parameters, FLOPs, memory and estimated hours per size; with --budget, the N and D "
+        "the scaling fit recommends for that compute",
+    ),
     "summary": ("tools.summary", "print a table of eval results"),
     "log": ("tools.log", "the experiment log: a row per size, DVC experiment and rung (results/log.csv, log.md)"),
     "curves": ("tools.curves", "plot loss against tokens for every size (results/curves.png)"),
@@ -50,8 +53,9 @@ def parser(command: str | None = None) -> argparse.ArgumentParser:
     """The CLI; the options of `command` (and its imports) are added only when it is the one run."""
     params = argparse.ArgumentParser(add_help=False)
     params.add_argument("--params", default=argparse.SUPPRESS, help="params file (default: params.yaml)")
-    p = argparse.ArgumentParser(prog="ladder", parents=[params],
-                                description="Train GPT models up a ladder of sizes, reproducibly.")
+    p = argparse.ArgumentParser(
+        prog="ladder", parents=[params], description="Train GPT models up a ladder of sizes, reproducibly."
+    )
     p.add_argument("--version", action="version", version=f"%(prog)s {installed_version()}")
     sub = p.add_subparsers(dest="command", required=True, metavar="command")
     for name, (module, help_) in COMMANDS.items():
@@ -102,8 +106,14 @@ def main(argv: list[str] | None = None) -> int:
             args.params = getattr(args, "params", "params.yaml")
             check_sizes(args)
             # the job as DVC names it: `train --cell X` is cell@X, `eval --size tiny` eval@tiny
-            job = next((dag.job_name(s.name, getattr(args, s.per) if s.per else None) for s in dag.STAGES.values()
-                        if s.command == command and (not s.per or getattr(args, s.per, None))), command)
+            job = next(
+                (
+                    dag.job_name(s.name, getattr(args, s.per) if s.per else None)
+                    for s in dag.STAGES.values()
+                    if s.command == command and (not s.per or getattr(args, s.per, None))
+                ),
+                command,
+            )
             with lock.held(job, " ".join(["ladder", *argv])) if stage else contextlib.nullcontext():
                 args.func(args)
     except LadderError as e:
@@ -116,8 +126,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"ladder {command}: error: {e.filename or '?'}: {e.strerror or e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:  # outputs are written atomically: nothing half-written is left
-        print(f"ladder {command}: interrupted; the previous outputs are intact (training resumes from its "
-              "last checkpoint)", file=sys.stderr)
+        print(
+            f"ladder {command}: interrupted; the previous outputs are intact (training resumes from its "
+            "last checkpoint)",
+            file=sys.stderr,
+        )
         return 130
     return 0
 

@@ -21,8 +21,8 @@ HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE), str(HERE.parent)]
 
 import yaml  # noqa: E402
-
 from faultlib import changed, snapshot, temps  # noqa: E402
+
 from ladder import cli  # noqa: E402
 
 DELETE = "<delete>"
@@ -76,8 +76,7 @@ def restore(saved: list[tuple[str, bool]]) -> None:
 
 
 def run_case(case: dict) -> dict:
-    touched = [*case.get("files", {}), *case.get("truncate", {}), *case.get("remove", []),
-               *case.get("may_change", [])]
+    touched = [*case.get("files", {}), *case.get("truncate", {}), *case.get("remove", []), *case.get("may_change", [])]
     saved = save(touched)
     try:
         for rel, text in case.get("files", {}).items():

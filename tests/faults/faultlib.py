@@ -59,8 +59,7 @@ def changed(before: dict, after: dict) -> list[str]:
 
 
 def temps(root: Path) -> list[str]:
-    return sorted(p.relative_to(root).as_posix() for p in root.rglob("*")
-                  if ".tmp-" in p.name or ".old-" in p.name)
+    return sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if ".tmp-" in p.name or ".old-" in p.name)
 
 
 def last_line(stderr: str) -> str:
@@ -72,8 +71,9 @@ def batch(project: Path, cases: list[dict]) -> dict[str, dict]:
     """Run a table of cases in one process (driver.py); {case id: {rc, stderr, changed, temps}}."""
     spec = project / ".faults-cases.json"
     spec.write_text(json.dumps(cases))
-    p = subprocess.run([sys.executable, str(HERE / "driver.py"), spec.name], cwd=project, env=ENV,
-                       capture_output=True, text=True)
+    p = subprocess.run(
+        [sys.executable, str(HERE / "driver.py"), spec.name], cwd=project, env=ENV, capture_output=True, text=True
+    )
     assert p.returncode == 0, p.stderr[-3000:]
     return json.loads((project / ".faults-results.json").read_text())
 
@@ -97,8 +97,9 @@ def check(result: dict, rc, names: str) -> None:
 
 
 def _hold(project: Path, *args: str) -> subprocess.Popen:
-    holder = subprocess.Popen([sys.executable, "-c", HOLD, *args], cwd=project, env=ENV, stdout=subprocess.PIPE,
-                              text=True)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD, *args], cwd=project, env=ENV, stdout=subprocess.PIPE, text=True
+    )
     assert holder.stdout.readline().strip() == "held"
     return holder
 

@@ -1,8 +1,8 @@
 """SIGKILL stages at seeded random points, then run them again to the end.
 
 Usage (in a project): python killer.py PLAN.json; writes .faults-kills.json. The plan is a list of
-{stage, argv, kills, seed, window, outputs, volatile, clear,
-checkpoints (optional: {state, steps} to kill after one of those steps' checkpoints)}. Imports happen once here; each run is a forked child
+{stage, argv, kills, seed, window, outputs, volatile, clear, checkpoints (optional: {state, steps} to
+kill after one of those steps' checkpoints)}. Imports happen once here; each run is a forked child
 that runs `ladder.cli.main(argv)` exactly as the command would, so a kill costs no interpreter
 start. Per stage: one uninterrupted run (the reference, timed), then for each kill a child killed
 after a random delay within that time, a snapshot of the project before and after it, and a
@@ -27,6 +27,7 @@ HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE), str(HERE.parent)]
 
 from faultlib import changed, snapshot, temps  # noqa: E402
+
 from ladder import cli  # noqa: E402
 
 TIMING = ("seconds", "per_s", "_at")  # keys that time a run (or date it: started_at), not what it computed
@@ -114,11 +115,27 @@ def kills(spec: dict) -> list[dict]:
         lost = [f for f in changed(before, snapshot(Path("."))) if not f.startswith(tuple(spec["volatile"]))]
         rc = finish(child(argv, log))
         text = Path(log).read_text()
-        resumed = next((int(line.split("resuming from step ")[1].split()[0]) for line in text.splitlines()
-                        if "resuming from step " in line), 0)
-        cases.append({"delay": round(delay, 3), "of": round(took, 3), "killed": killed == -signal.SIGKILL,
-                      "lost": lost, "rc": rc, "log": text[-2000:], "resumed_from": resumed,
-                      "same": fingerprint(spec["outputs"]) == reference, "temps": temps(Path("."))})
+        resumed = next(
+            (
+                int(line.split("resuming from step ")[1].split()[0])
+                for line in text.splitlines()
+                if "resuming from step " in line
+            ),
+            0,
+        )
+        cases.append(
+            {
+                "delay": round(delay, 3),
+                "of": round(took, 3),
+                "killed": killed == -signal.SIGKILL,
+                "lost": lost,
+                "rc": rc,
+                "log": text[-2000:],
+                "resumed_from": resumed,
+                "same": fingerprint(spec["outputs"]) == reference,
+                "temps": temps(Path(".")),
+            }
+        )
     return cases
 
 

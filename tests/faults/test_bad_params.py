@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from faultlib import batch, check, copy
 
 TRAIN = ["train", "--size", "tiny"]
@@ -12,8 +11,12 @@ YAML_HEAD = "seed: 1\nlr: 0.001\n"
 CASES = [
     ("micro_batch_not_dividing", TRAIN, {"train.micro_batch": 3}, "batch_tokens"),
     ("warmup_seq_len_not_dividing", TRAIN, {"curriculum.warmup": [{"seq_len": 48, "share": 0.2}]}, "curriculum.warmup"),
-    ("warmup_shares_sum_to_one", ["curriculum"], {"curriculum.warmup": [{"seq_len": 32, "share": 1.0}]},
-     "curriculum: warmup shares"),
+    (
+        "warmup_shares_sum_to_one",
+        ["curriculum"],
+        {"curriculum.warmup": [{"seq_len": 32, "share": 1.0}]},
+        "curriculum: warmup shares",
+    ),
     ("unknown_key", TRAIN, {"train.learning_rate": 0.1}, "train.learning_rate"),
     ("missing_key", TRAIN, {"train.seq_len": "<delete>"}, "train.seq_len"),
     ("lr_above_one", TRAIN, {"lr": 2.0}, "lr"),
@@ -41,11 +44,22 @@ CASES = [
     ("params_missing", ["download", "--params", "nosuch.yaml"], None, "nosuch.yaml"),
     ("rung_unknown", ["train", "--rung", "w99-d9-5"], {}, "scaling: no rung 'w99-d9-5'"),
     ("holdout_not_a_rung", ["fit"], {"scaling.holdout": ["w1-d1-1"]}, "scaling: holdout"),
-    ("too_few_rungs_to_fit", ["fit"], {"scaling.shapes": ["w16-d1", "w32-d1", "w48-d1", "w64-d1"],
-                                       "scaling.budgets": [4096], "scaling.holdout": ["w16-d1-4096"]},
-     "scaling: holdout: leaves 3 rungs to fit at budget 4096"),
-    ("too_few_shapes", ["fit"], {"scaling.shapes": ["w16-d1", "w32-d1", "w48-d1"]},
-     "scaling: shapes: must list at least 4"),
+    (
+        "too_few_rungs_to_fit",
+        ["fit"],
+        {
+            "scaling.shapes": ["w16-d1", "w32-d1", "w48-d1", "w64-d1"],
+            "scaling.budgets": [4096],
+            "scaling.holdout": ["w16-d1-4096"],
+        },
+        "scaling: holdout: leaves 3 rungs to fit at budget 4096",
+    ),
+    (
+        "too_few_shapes",
+        ["fit"],
+        {"scaling.shapes": ["w16-d1", "w32-d1", "w48-d1"]},
+        "scaling: shapes: must list at least 4",
+    ),
     ("scaling_budget_key_gone", ["fit"], {"scaling.budget": "flops"}, "scaling.budget: unknown key"),
     ("rung_budget_in_train", ["predict", "--size", "tiny"], {"scaling.train": {"tokens": 5}}, "scaling.train"),
     ("two_budgets", TRAIN, {"train.flops": 1e12, "train.tokens": 4096}, "set one budget"),

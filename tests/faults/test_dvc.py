@@ -16,7 +16,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from conftest import ENV, clone, edit_params, sh
 from faultlib import changed, copy, hold, hold_dvc, hold_run, snapshot, temps
 from killer import fingerprint
@@ -108,20 +107,27 @@ def results(dvc_base, tmp_path_factory) -> dict[str, dict]:
     out = {}
     for case_id, how, edits, first, _ in CASES:
         if how == "repro":
+
             def edit(raw, edits=edits):
                 for k, v in edits.items():
                     set_param(raw, k, v)
+
             edit_params(project, edit)
             command = "repro train@tiny"
         else:  # DVC's -S edits only keys that exist, unless told to add one (+)
-            command = " ".join(["exp run", *(f"-S {'' if has(params, k) else '+'}{k}={v}" for k, v in edits.items()),
-                                "train@tiny"])
+            command = " ".join(
+                ["exp run", *(f"-S {'' if has(params, k) else '+'}{k}={v}" for k, v in edits.items()), "train@tiny"]
+            )
         before = snapshot(project)
         p = dvc(project, command)
         after = snapshot(project)
-        out[case_id] = {"rc": p.returncode, "output": p.stdout + p.stderr, "temps": temps(project),
-                        "changed": [f for f in changed(before, after) if f != "params.yaml"],  # what -S edits
-                        "stale": sorted(stale(project, first))}
+        out[case_id] = {
+            "rc": p.returncode,
+            "output": p.stdout + p.stderr,
+            "temps": temps(project),
+            "changed": [f for f in changed(before, after) if f != "params.yaml"],  # what -S edits
+            "stale": sorted(stale(project, first)),
+        }
         sh("git checkout -q params.yaml", project)
         if out[case_id]["changed"]:  # so that the next case starts from the built project
             sh("dvc checkout --force --quiet " + " ".join(CHAIN), project)
@@ -143,13 +149,23 @@ def test_a_bad_param_under_dvc_loses_nothing(results, case_id, how, edits, first
 def test_a_stage_killed_under_dvc_is_rerun_to_the_uninterrupted_result(dvc_project):
     """...and while it ran, Snakemake was refused in one line naming it, and deleted nothing."""
     # 24 steps, a checkpoint every 3: killed after its first checkpoint, the rerun resumes from it
-    edit_params(dvc_project, lambda p: p["sizes"]["tiny"].update(
-        train={"tokens": 24576, "checkpoint_every": 3, "log_every": 4, "eval_every": 4}))
+    edit_params(
+        dvc_project,
+        lambda p: p["sizes"]["tiny"].update(
+            train={"tokens": 24576, "checkpoint_every": 3, "log_every": 4, "eval_every": 4}
+        ),
+    )
     state, job = dvc_project / TINY / "ckpt/state.json", dvc_project / ".ladder/locks/train@tiny"
     old = state.read_text()
     before = snapshot(dvc_project)
-    run = subprocess.Popen(["dvc", "repro", "train@tiny"], cwd=dvc_project, env=ENV, stdout=subprocess.PIPE,
-                           stderr=subprocess.STDOUT, text=True)
+    run = subprocess.Popen(
+        ["dvc", "repro", "train@tiny"],
+        cwd=dvc_project,
+        env=ENV,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     while run.poll() is None and (state.read_text() if state.exists() else old) == old:
         time.sleep(0.005)
     assert run.poll() is None, "training ended before its first checkpoint was seen"
@@ -179,8 +195,10 @@ LONGER = {"tokens": 32768}  # 32 steps: time enough to stop the stage once it ha
 
 # who holds what while `dvc repro train@tiny` runs; what DVC's stage must say
 HOLDERS = {
-    "job": (lambda project: hold(project, "train@tiny", "ladder train --size tiny"),
-            "running `ladder train --size tiny`"),
+    "job": (
+        lambda project: hold(project, "train@tiny", "ladder train --size tiny"),
+        "running `ladder train --size tiny`",
+    ),
     "snakemake": (lambda project: hold_run(project, " ".join(SNAKEMAKE)), f"running `{' '.join(SNAKEMAKE)}`"),
 }
 
@@ -227,5 +245,6 @@ def test_dvc_repro_while_snakemake_trains_is_refused_and_snakemake_finishes(dvc_
     err = run.communicate()[1]
     assert run.returncode == 0, err[-3000:]  # its own jobs ran under the project it holds
     assert p.returncode != 0 and f"locked by PID {run.pid} running `{' '.join(SNAKEMAKE)}`" in ladder_line(
-        p.stdout + p.stderr), p.stdout + p.stderr
+        p.stdout + p.stderr
+    ), p.stdout + p.stderr
     assert stale(dvc_project, "train@tiny") == set()  # and its `dvc commit` recorded what it built

@@ -10,7 +10,6 @@ import sys
 
 import pytest
 import yaml
-
 from conftest import ENV
 from faultlib import HERE, copy
 
@@ -24,9 +23,12 @@ STAGES = {
     "shard": (["shard"], 2, ["data/shards"], []),
     "curriculum": (["curriculum"], 2, ["data/curriculum/base"], []),
     # the train stage's curves (live/) and checkpoint are rewritten as it goes, by design
-    "train": (["train", "--size", "tiny", "--params", "long.yaml"], 10,
-              [f"{TINY}/model.safetensors", f"{TINY}/config.json", f"{TINY}/train.json", f"{TINY}/ckpt/model.safetensors"],
-              [f"{TINY}/ckpt", f"{TINY}/live"]),
+    "train": (
+        ["train", "--size", "tiny", "--params", "long.yaml"],
+        10,
+        [f"{TINY}/model.safetensors", f"{TINY}/config.json", f"{TINY}/train.json", f"{TINY}/ckpt/model.safetensors"],
+        [f"{TINY}/ckpt", f"{TINY}/live"],
+    ),
     "eval": (["eval", "--size", "tiny"], 2, [f"{TINY}/eval.json", f"{TINY}/samples.md"], []),
     "score": (["score"], 2, ["data/curriculum/scored"], []),
 }
@@ -40,18 +42,32 @@ def kills(faults_base, tmp_path_factory):
     # 12 steps, a checkpoint every 3; curves every 4 steps
     params["sizes"]["tiny"]["train"] = {"tokens": 12288, "checkpoint_every": 3, "log_every": 4, "eval_every": 4}
     (project / "long.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    plan = [{"stage": s, "argv": argv, "kills": n, "seed": 16 + i, "outputs": outs, "volatile": volatile,
-             "clear": [f"{TINY}/ckpt"] if s == "train" else [],
-             # a kill within the run, not after it; training's: after 0, 3 or 6 of its 12 steps, then up
-             # to a few steps more (a step takes a few hundredths of a second here). Not after 9: on a busy
-             # machine that kill can land after the final results were renamed into place, a complete
-             # newer train.json that is no loss but is not byte-identical either
-             "window": [0.0, 0.05] if s == "train" else [0.0, 0.6]}
-            | ({"checkpoints": {"state": f"{TINY}/ckpt/state.json", "steps": [0, 3, 6]}} if s == "train" else {})
-            for i, (s, (argv, n, outs, volatile)) in enumerate(STAGES.items())]
+    plan = [
+        {
+            "stage": s,
+            "argv": argv,
+            "kills": n,
+            "seed": 16 + i,
+            "outputs": outs,
+            "volatile": volatile,
+            "clear": [f"{TINY}/ckpt"] if s == "train" else [],
+            # a kill within the run, not after it; training's: after 0, 3 or 6 of its 12 steps, then up
+            # to a few steps more (a step takes a few hundredths of a second here). Not after 9: on a busy
+            # machine that kill can land after the final results were renamed into place, a complete
+            # newer train.json that is no loss but is not byte-identical either
+            "window": [0.0, 0.05] if s == "train" else [0.0, 0.6],
+        }
+        | ({"checkpoints": {"state": f"{TINY}/ckpt/state.json", "steps": [0, 3, 6]}} if s == "train" else {})
+        for i, (s, (argv, n, outs, volatile)) in enumerate(STAGES.items())
+    ]
     (project / ".faults-plan.json").write_text(json.dumps(plan))
-    p = subprocess.run([sys.executable, str(HERE / "killer.py"), ".faults-plan.json"], cwd=project, env=ENV,
-                       capture_output=True, text=True)
+    p = subprocess.run(
+        [sys.executable, str(HERE / "killer.py"), ".faults-plan.json"],
+        cwd=project,
+        env=ENV,
+        capture_output=True,
+        text=True,
+    )
     assert p.returncode == 0, p.stderr[-3000:]
     return json.loads((project / ".faults-kills.json").read_text())
 

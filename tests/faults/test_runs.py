@@ -37,13 +37,21 @@ def test_snakemake_reruns_training_when_the_model_is_truncated(faults_project):
 
 def test_snakemake_reruns_a_stage_killed_under_it_and_what_follows(faults_project):
     edit_params(faults_project, lambda p: p["shard"].update(shard_tokens=50_000))
-    run = subprocess.Popen("exec snakemake --cores 1 data/shards/index.json", shell=True, cwd=faults_project, env=ENV,
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    run = subprocess.Popen(
+        "exec snakemake --cores 1 data/shards/index.json",
+        shell=True,
+        cwd=faults_project,
+        env=ENV,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     pid = None
     while pid is None and run.poll() is None:
         # the stage's own process (python), not the shell around it that logs its output
         out = subprocess.run(["pgrep", "-f", r"python[0-9.]* \S*/ladder shard$"], capture_output=True, text=True)
-        ours = [int(p) for p in out.stdout.split() if os.path.realpath(f"/proc/{p}/cwd") == str(faults_project.resolve())]
+        ours = [
+            int(p) for p in out.stdout.split() if os.path.realpath(f"/proc/{p}/cwd") == str(faults_project.resolve())
+        ]
         pid = ours[0] if ours else None
         time.sleep(0.02)
     assert pid, "the shard job never started"
@@ -51,8 +59,15 @@ def test_snakemake_reruns_a_stage_killed_under_it_and_what_follows(faults_projec
         time.sleep(0.02)
     os.kill(pid, signal.SIGKILL)
     assert run.wait() != 0
-    assert planned(faults_project, "results/tiny/eval.json") == {"shard": 1, "curriculum": 1, "train": 1, "eval": 1,
-                                                                 "rung": len(rungs()), "fit": 1, "predict": 1}
+    assert planned(faults_project, "results/tiny/eval.json") == {
+        "shard": 1,
+        "curriculum": 1,
+        "train": 1,
+        "eval": 1,
+        "rung": len(rungs()),
+        "fit": 1,
+        "predict": 1,
+    }
     # Snakemake removes the job's outputs but not their temp siblings: the rerun clears the dead one
     sh("snakemake --cores 1 data/shards/index.json", faults_project)
     assert temps(faults_project) == []
@@ -130,8 +145,9 @@ def test_ctrl_c_is_one_line_and_training_resumes(faults_project):
     edit_params(faults_project, lambda p: p["sizes"]["tiny"].update(train={"tokens": 12288}))
     state = faults_project / "results/tiny/ckpt/state.json"
     old = state.read_text()
-    run = subprocess.Popen(["ladder", "train", "--size", "tiny"], cwd=faults_project, env=ENV,
-                           stderr=subprocess.PIPE, text=True)
+    run = subprocess.Popen(
+        ["ladder", "train", "--size", "tiny"], cwd=faults_project, env=ENV, stderr=subprocess.PIPE, text=True
+    )
     while run.poll() is None and state.read_text() == old:  # the run's first checkpoint
         time.sleep(0.02)
     run.send_signal(signal.SIGINT)
@@ -144,8 +160,10 @@ def test_ctrl_c_is_one_line_and_training_resumes(faults_project):
 
 
 def test_an_offline_hub_fails_at_once(faults_project):
-    edit_params(faults_project, lambda p: (p["data"].update(source="hf"),
-                                           p["data"]["hf"].update(name="org/corpus", timeout_s=20)))
+    edit_params(
+        faults_project,
+        lambda p: (p["data"].update(source="hf"), p["data"]["hf"].update(name="org/corpus", timeout_s=20)),
+    )
     before = snapshot(faults_project)
     t0 = time.time()
     p = ladder(faults_project, "download", env={**ENV, "HF_ENDPOINT": "https://hub.nosuch.invalid"})

@@ -4,7 +4,6 @@ write, a size that is not under sizes: is named as such, bad options are one lin
 from __future__ import annotations
 
 import pytest
-
 from faultlib import batch, check, copy
 
 GEN = ["generate", "--size", "tiny", "--prompt", "The"]
@@ -12,22 +11,54 @@ NO_SUCH = "sizes.nosuch: no such size"
 # id, command, setup, exit code, what the line must name
 CASES = [
     ("export_over_data", ["export-hf", "--size", "tiny", "--out", "data"], {}, 1, "data: already exists"),
-    ("export_over_user_folder", ["export-hf", "--size", "tiny", "--out", "mywork"],
-     {"files": {"mywork/notes.txt": "mine"}}, 1, "mywork: already exists"),
+    (
+        "export_over_user_folder",
+        ["export-hf", "--size", "tiny", "--out", "mywork"],
+        {"files": {"mywork/notes.txt": "mine"}},
+        1,
+        "mywork: already exists",
+    ),
     ("export_over_tracked_file", ["export-hf", "--size", "tiny", "--out", "README.md"], {}, 1, "README.md: already"),
-    ("export_over_earlier_export", ["export-hf", "--size", "tiny", "--out", "exported"],
-     {"files": {"exported/config.json": '{"model_type": "llama"}', "exported/README.md": "an earlier card"},
-      "may_change": ["exported"]}, 0, "wrote exported"),
-    ("attention_over_tracked_file", ["attention", "--size", "tiny", "--prompt", "a", "--out", "README.md"], {}, 1,
-     "README.md: already exists"),
-    ("attention_over_folder", ["attention", "--size", "tiny", "--prompt", "a", "--out", "data"], {}, 1,
-     "data: already exists"),
-    ("attention_under_a_file", ["attention", "--size", "tiny", "--prompt", "a", "--out", "README.md/a.png"], {}, 1,
-     "README.md"),
+    (
+        "export_over_earlier_export",
+        ["export-hf", "--size", "tiny", "--out", "exported"],
+        {
+            "files": {"exported/config.json": '{"model_type": "llama"}', "exported/README.md": "an earlier card"},
+            "may_change": ["exported"],
+        },
+        0,
+        "wrote exported",
+    ),
+    (
+        "attention_over_tracked_file",
+        ["attention", "--size", "tiny", "--prompt", "a", "--out", "README.md"],
+        {},
+        1,
+        "README.md: already exists",
+    ),
+    (
+        "attention_over_folder",
+        ["attention", "--size", "tiny", "--prompt", "a", "--out", "data"],
+        {},
+        1,
+        "data: already exists",
+    ),
+    (
+        "attention_under_a_file",
+        ["attention", "--size", "tiny", "--prompt", "a", "--out", "README.md/a.png"],
+        {},
+        1,
+        "README.md",
+    ),
     ("attention_bad_layer", ["attention", "--size", "tiny", "--prompt", "a", "--layers", "5"], {}, 1, "--layers"),
     ("coordcheck_over_tracked_file", ["coord-check", "--out", "README.md"], {}, 1, "README.md: already exists"),
-    ("coordcheck_csv_not_ours", ["coord-check", "--out", "fig.png"], {"files": {"fig.csv": "a,b\n1,2\n"}}, 1,
-     "fig.csv: already exists"),
+    (
+        "coordcheck_csv_not_ours",
+        ["coord-check", "--out", "fig.png"],
+        {"files": {"fig.csv": "a,b\n1,2\n"}},
+        1,
+        "fig.csv: already exists",
+    ),
     ("generate_no_such_size", ["generate", "--size", "nosuch", "--prompt", "a"], {}, 1, NO_SUCH),
     ("eval_no_such_size", ["eval", "--size", "nosuch"], {}, 1, NO_SUCH),
     ("train_no_such_size", ["train", "--size", "nosuch"], {}, 1, NO_SUCH),
@@ -46,8 +77,10 @@ CASES = [
 
 @pytest.fixture(scope="module")
 def results(faults_base, tmp_path_factory):
-    return batch(copy(faults_base, tmp_path_factory, "tools"),
-                 [{"id": i, "argv": argv, **setup} for i, argv, setup, _, _ in CASES])
+    return batch(
+        copy(faults_base, tmp_path_factory, "tools"),
+        [{"id": i, "argv": argv, **setup} for i, argv, setup, _, _ in CASES],
+    )
 
 
 @pytest.mark.parametrize("case_id, argv, setup, rc, names", CASES, ids=[c[0] for c in CASES])

@@ -7,7 +7,10 @@ import math
 
 from conftest import sh
 
-SMOKE = "python bench/throughput.py --device cpu --no-compile --sizes tiny --seq-len 64 --micro-batch 2 --steps 2 --warmup 1"
+SMOKE = (
+    "python bench/throughput.py --device cpu --no-compile --sizes tiny --seq-len 64 --micro-batch 2 "
+    "--steps 2 --warmup 1"
+)
 
 
 def bench(project, tmp_path, *flags: str) -> tuple[dict, str]:
@@ -47,4 +50,7 @@ def test_throughput_head_dim_keeps_the_parameters(built, tmp_path):
 def test_throughput_without_shards_fails_in_one_line(fresh):
     p = sh(f"{SMOKE} --data shards", fresh, check=False)
     assert p.returncode == 1
-    assert p.stderr.strip() == "throughput: error: data/shards/index.json: missing shard index (run the upstream stage first)"
+    assert (
+        p.stderr.strip()
+        == "throughput: error: data/shards/index.json: missing shard index (run the upstream stage first)"
+    )

@@ -11,15 +11,19 @@ import time
 
 import pandas as pd
 import pytest
-
 from conftest import ENV, edit_params, sh
 
 TOLERANCE = 1e-4  # relative, per logged loss: the reduction order of the gradient sum differs, nothing else
 
 
 def longer(project, **train):
-    edit_params(project, lambda p: (p["sizes"]["tiny"].update(n_embd=64, n_layer=2, train={"tokens": 16384}),
-                                    p["train"].update(checkpoint_every=4, **train)))
+    edit_params(
+        project,
+        lambda p: (
+            p["sizes"]["tiny"].update(n_embd=64, n_layer=2, train={"tokens": 16384}),
+            p["train"].update(checkpoint_every=4, **train),
+        ),
+    )
 
 
 def losses(project) -> pd.Series:
@@ -53,8 +57,15 @@ def test_killed_two_process_run_resumes_where_it_would_have_ended(project):
     reference = json.loads((project / "results/tiny/train.json").read_text())["model_sha256"]
     sh("rm -rf results/tiny", project)
 
-    proc = subprocess.Popen("exec ladder train --size tiny", shell=True, cwd=project, env=ENV,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    proc = subprocess.Popen(
+        "exec ladder train --size tiny",
+        shell=True,
+        cwd=project,
+        env=ENV,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     state, deadline = project / "results/tiny/ckpt/state.json", time.time() + 300
     while time.time() < deadline and not (state.exists() and json.loads(state.read_text())["step"] >= 8):
         time.sleep(0.05)

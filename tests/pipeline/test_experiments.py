@@ -12,8 +12,9 @@ def test_experiment_run_show_and_plots(project):
     out = sh("dvc exp run -S lr=0.002 -n lr-test", project).stdout
     # every size retrains; tiny's new model rescores the documents medium trains on; the rungs train
     # on the shipped lr too, so the fit and every prediction follow them
-    assert dvc_ran(out) == ({f"{stage}@{s}" for stage in ("train", "eval", "predict") for s in SIZES} | {"score", "fit"}
-                            | rungs())
+    assert dvc_ran(out) == (
+        {f"{stage}@{s}" for stage in ("train", "eval", "predict") for s in SIZES} | {"score", "fit"} | rungs()
+    )
 
     rows = json.loads(sh("dvc exp show --json", project).stdout)
     exps = [e for row in rows for e in (row.get("experiments") or []) if e.get("name") == "lr-test"]

@@ -10,9 +10,9 @@ import json
 import re
 
 import yaml
+from conftest import ROOT, SIZES, all_targets, sh
 from dvc.repo import Repo
 
-from conftest import ROOT, SIZES, all_targets, sh
 from ladder.pipeline import config, dag, paths, stamps
 from ladder.pipeline.dag import job_name
 
@@ -46,19 +46,24 @@ def snakemake_graph(project) -> dict[str, dict]:
         name = job_name(row["rule"], size)
         snap = [f for f in inputs if f.startswith(SNAPSHOTS)]
         assert snap == [f"{SNAPSHOTS}{name}.json"], (name, snap)
-        entry = graph.setdefault(name, {
-            "cmd": row["shellcmd"],
-            "deps": sorted(f for f in inputs if not f.startswith(SNAPSHOTS)),
-            "params": sorted(json.loads((project / snap[0]).read_text())["params"]),
-            "outs": [],
-        })
+        entry = graph.setdefault(
+            name,
+            {
+                "cmd": row["shellcmd"],
+                "deps": sorted(f for f in inputs if not f.startswith(SNAPSHOTS)),
+                "params": sorted(json.loads((project / snap[0]).read_text())["params"]),
+                "outs": [],
+            },
+        )
         entry["outs"] = sorted(entry["outs"] + [row["output_file"]])
     return graph
 
 
 # A DVC matrix cannot list its members as another stage's deps: the report over them takes their folder.
-MATRIX = {"sweep": (paths.SWEEP_CELLS, paths.cell, lambda p: p.sweep.cells()),
-          "fit": (paths.SCALING_RUNGS, paths.rung, lambda p: p.scaling.rungs())}
+MATRIX = {
+    "sweep": (paths.SWEEP_CELLS, paths.cell, lambda p: p.sweep.cells()),
+    "fit": (paths.SCALING_RUNGS, paths.rung, lambda p: p.scaling.rungs()),
+}
 
 
 def test_dvc_and_snakemake_describe_the_same_graph(built):
@@ -93,8 +98,11 @@ def test_stamps_cover_exactly_the_small_inputs_each_stage_declares(built):
 
 
 def code_mismatches(graph: dict[str, dict]) -> list[str]:
-    return [name for name, stage in graph.items()
-            if [d for d in stage["deps"] if d.startswith("src/")] != list(stamps.code_files(name.partition("@")[0]))]
+    return [
+        name
+        for name, stage in graph.items()
+        if [d for d in stage["deps"] if d.startswith("src/")] != list(stamps.code_files(name.partition("@")[0]))
+    ]
 
 
 def test_snakemake_rules_take_exactly_the_modules_each_stage_runs(built, tmp_path):
@@ -127,7 +135,7 @@ def test_plots_are_declared_per_size_so_only_sizes_that_exist_are_drawn():
     dvc = yaml.safe_load((ROOT / "dvc.yaml").read_text())
     assert "plots" not in dvc  # top-level plots name files per size, and a size not built is a load error
     plots = [next(iter(p)) for p in dvc["stages"]["train"]["do"]["plots"]]
-    assert plots == [f"results/${{key}}/{metric}.tsv" for metric in paths.Size("x").curves]
+    assert plots == [f"results/${{key}}/{metric}.tsv" for metric in paths.RunFiles("x").curves]
 
 
 def test_gpu_profile_gives_the_one_gpu_to_every_rule_that_uses_it():

@@ -11,15 +11,16 @@ import shutil
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import ENV, sh
 from safetensors.torch import save_model
 
-from conftest import ENV, sh
 from ladder import cli
-from ladder.pipeline import config
+from ladder.data.tokens import EOT, decode_stream
+from ladder.data.tokens import load as load_tokenizer
 from ladder.nn.checkpoint import load_trained
-from ladder.pipeline.files import LadderError, write_json
 from ladder.nn.model import GPT, GPTConfig, KVCache
-from ladder.data.tokens import EOT, decode_stream, load as load_tokenizer
+from ladder.pipeline import config
+from ladder.pipeline.files import LadderError, write_json
 from ladder.tools.attention import attention_maps
 from ladder.tools.export import export
 
@@ -149,14 +150,21 @@ def test_export_hf_round_trip(at_built, tmp_path):
 
     folder = tmp_path / "hf"
     sh(f"ladder export-hf --size tiny --out {folder}", at_built, env=ENV1)  # loads the folder back, offline
-    assert {"config.json", "generation_config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json",
-            "README.md"} <= {p.name for p in folder.iterdir()}
+    assert {
+        "config.json",
+        "generation_config.json",
+        "model.safetensors",
+        "tokenizer.json",
+        "tokenizer_config.json",
+        "README.md",
+    } <= {p.name for p in folder.iterdir()}
     card = (folder / "README.md").read_text()
     assert "license: cc-by-sa-3.0" in card and "bits per byte" in card and "cloze" in card
 
     model, tok = load_trained("tiny", CPU), load_tokenizer()
-    idx = torch.randint(0, model.config.vocab_size, (2, model.config.block_size),
-                        generator=torch.Generator().manual_seed(1))
+    idx = torch.randint(
+        0, model.config.vocab_size, (2, model.config.block_size), generator=torch.Generator().manual_seed(1)
+    )
     with torch.no_grad():
         assert (hf_logits(folder, idx) - model(idx)[0]).abs().max() < 1e-4
 
@@ -181,7 +189,12 @@ def test_export_hf_generates_with_transformers_alone(at_built, tmp_path):
     sampling = config.load(at_built / "params.yaml").eval
     gen = GenerationConfig.from_pretrained(folder)
     assert (gen.do_sample, gen.temperature, gen.top_k, gen.top_p, gen.max_new_tokens) == (
-        True, sampling.temperature, sampling.top_k, sampling.top_p, sampling.max_new_tokens)
+        True,
+        sampling.temperature,
+        sampling.top_k,
+        sampling.top_p,
+        sampling.max_new_tokens,
+    )
     assert gen.pad_token_id == gen.eos_token_id == tok.convert_tokens_to_ids(EOT)
     prompt = tok("The history of", return_tensors="pt")
     torch.manual_seed(0)
@@ -216,8 +229,9 @@ def save_random(project, size: str, cfg: GPTConfig) -> GPT:
 
 @pytest.mark.parametrize("tie", [True, False])
 def test_export_hf_folds_mup(built, mup_project, tie):
-    cfg = GPTConfig(vocab_size=512, block_size=32, n_layer=2, n_head=2, n_embd=64, mup=True, mup_base_width=16,
-                    tie_weights=tie)
+    cfg = GPTConfig(
+        vocab_size=512, block_size=32, n_layer=2, n_head=2, n_embd=64, mup=True, mup_base_width=16, tie_weights=tie
+    )
     assert cfg.width_mult == 4 and cfg.attn_scale != 1 / math.sqrt(cfg.head_dim)
     model = save_random(mup_project, "wide", cfg)
     folder = export("wide", mup_project / "hf", config.load(built / "params.yaml"))
@@ -233,8 +247,11 @@ def test_export_hf_folds_mup(built, mup_project, tie):
 def test_export_hf_refuses_a_folder_that_does_not_reproduce_us(built, mup_project, monkeypatch, skip):
     from ladder.tools import export as export_py
 
-    save_random(mup_project, "wide", GPTConfig(vocab_size=512, block_size=32, n_layer=1, n_head=2, n_embd=64,
-                                                 mup=True, mup_base_width=16))
+    save_random(
+        mup_project,
+        "wide",
+        GPTConfig(vocab_size=512, block_size=32, n_layer=1, n_head=2, n_embd=64, mup=True, mup_base_width=16),
+    )
     fold = export_py.hf_weights
 
     def unfolded(model):  # undo one of the two μP folds

@@ -9,8 +9,19 @@ import time
 
 from conftest import SCALING, SIZES, sh, shrunk_rungs
 
-NUMBERS = ["n_params", "tokens", "flops", "train_seconds", "val_loss", "val_bits_per_byte", "predicted_val_loss",
-           "predicted_low", "predicted_high", "prediction_error", "beyond_tested"]
+NUMBERS = [
+    "n_params",
+    "tokens",
+    "flops",
+    "train_seconds",
+    "val_loss",
+    "val_bits_per_byte",
+    "predicted_val_loss",
+    "predicted_low",
+    "predicted_high",
+    "prediction_error",
+    "beyond_tested",
+]
 
 
 def logged(project) -> list[dict]:
@@ -40,7 +51,8 @@ def test_log_rows_are_the_sizes_and_the_experiment_with_its_lr(project, tmp_path
     # scaling rung is a row, with no size
     assert list(rows[0]) == ["run", "kind", "size", "commit", "lr", *NUMBERS]
     assert sorted((r["run"], r["kind"], r["size"]) for r in rows) == sorted(
-        [(s, "size", s) for s in SIZES] + [("lr-tiny", "exp", "tiny")] + [(r, "rung", "") for r in shrunk_rungs()])
+        [(s, "size", s) for s in SIZES] + [("lr-tiny", "exp", "tiny")] + [(r, "rung", "") for r in shrunk_rungs()]
+    )
     fit = {r["rung"]: r for r in json.loads((project / "results/scaling/fit.json").read_text())["rungs"]}
     for r in (r for r in rows if r["kind"] == "rung"):
         train = json.loads((project / "results/scaling/rungs" / r["run"] / "train.json").read_text())
@@ -55,11 +67,16 @@ def test_log_rows_are_the_sizes_and_the_experiment_with_its_lr(project, tmp_path
         assert r["commit"] == head  # the experiment's baseline, and the workspace's clean HEAD
         if r["kind"] == "size":
             assert float(r["lr"]) == json.loads((size / "train.json").read_text())["lr"] == 0.003
-            for key, value in [("n_params", prov["params"]), ("tokens", ev["tokens_trained"]),
-                               ("flops", prov["train_flops"]), ("train_seconds", ev["train_seconds"]),
-                               ("val_loss", ev["val_loss"]), ("val_bits_per_byte", ev["val_bits_per_byte"]),
-                               ("predicted_val_loss", ev.get("predicted_val_loss")),
-                               ("prediction_error", ev.get("prediction_error"))]:
+            for key, value in [
+                ("n_params", prov["params"]),
+                ("tokens", ev["tokens_trained"]),
+                ("flops", prov["train_flops"]),
+                ("train_seconds", ev["train_seconds"]),
+                ("val_loss", ev["val_loss"]),
+                ("val_bits_per_byte", ev["val_bits_per_byte"]),
+                ("predicted_val_loss", ev.get("predicted_val_loss")),
+                ("prediction_error", ev.get("prediction_error")),
+            ]:
                 assert same(r, key, value), (r["run"], key)
         else:  # as `dvc exp show` has the experiment's eval.json, not the workspace's
             assert float(r["lr"]) == 0.002

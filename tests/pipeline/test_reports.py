@@ -8,7 +8,6 @@ import shutil
 import subprocess
 
 import pytest
-
 from conftest import ENV, edit_params, sh
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -18,9 +17,21 @@ NARROW = "dvc exp show --no-pager --only-changed --drop 'Created|^(data|src|resu
 
 def rendered(page) -> str:
     """The page's DOM after its scripts ran, in headless Chromium with the network off."""
-    p = subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=10000",
-                        "--proxy-server=127.0.0.1:9", "--dump-dom", f"file://{page}"],
-                       capture_output=True, text=True, timeout=120)
+    p = subprocess.run(
+        [
+            CHROMIUM,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--virtual-time-budget=10000",
+            "--proxy-server=127.0.0.1:9",
+            "--dump-dom",
+            f"file://{page}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert p.returncode == 0, p.stderr[-2000:]
     return p.stdout
 
@@ -44,8 +55,11 @@ def test_a_failing_job_leaves_its_error_in_its_log(project):
 @browser
 def test_snakemake_report_shows_the_eval_results(project):
     # the command the summary suggests, as after `make demo`: tiny alone evaluated
-    suggested = next(line.split("  ")[1] for line in sh("ladder summary tiny", project).stdout.splitlines()
-                     if line.startswith("  snakemake --report"))
+    suggested = next(
+        line.split("  ")[1]
+        for line in sh("ladder summary tiny", project).stdout.splitlines()
+        if line.startswith("  snakemake --report")
+    )
     assert suggested == "snakemake --report report.html results/tiny/eval.json"
     for size in ("mini", "medium"):
         (project / f"results/{size}/eval.json").unlink()
@@ -64,8 +78,20 @@ def test_summary_prints_a_report_card(built):
     assert f"{ev['val_bits_per_byte']:.3f} bits per byte" in out
     assert "unigram model" in out and "greedy sample: 'The history of" in out and "(chance 25%)" in out
     header, row = out.splitlines()[:2]
-    assert header.split() == ["size", "params", "tokens", "val", "loss", "bits/byte", "unigram", "perplexity",
-                              "cloze", "train", "s", "tokens/s"]
+    assert header.split() == [
+        "size",
+        "params",
+        "tokens",
+        "val",
+        "loss",
+        "bits/byte",
+        "unigram",
+        "perplexity",
+        "cloze",
+        "train",
+        "s",
+        "tokens/s",
+    ]
     params = json.loads((built / "results/tiny/eval_provenance.json").read_text())["params"]
     assert f"{ev['val_loss']:.3f}" in row.split() and f"{params / 1e6:.2f}M" in row.split()
     assert out.rstrip().splitlines()[-4] == "Next:"

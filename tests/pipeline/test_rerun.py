@@ -7,7 +7,6 @@ import json
 from pathlib import Path
 
 import yaml
-
 from conftest import SIZES, all_targets, cells, dvc_changed, dvc_ran, edit_params, per_size, planned, rungs, sh
 
 
@@ -57,8 +56,14 @@ def test_lr_change_reruns_all_training_but_no_data_stage(project):
     shipped recipe, so they rerun, and the fit and every prediction after them."""
     edit_params(project, lambda p: p.update(lr=0.001))
     # score reruns too: the scorer (tiny) retrains, and medium trains on the order its model gives
-    assert planned(project, *all_targets()) == {"train": len(SIZES), "eval": len(SIZES), "score": 1,
-                                                "rung": len(rungs()), "fit": 1, "predict": len(SIZES)}
+    assert planned(project, *all_targets()) == {
+        "train": len(SIZES),
+        "eval": len(SIZES),
+        "score": 1,
+        "rung": len(rungs()),
+        "fit": 1,
+        "predict": len(SIZES),
+    }
     assert dvc_changed(project) == per_size("train") | rungs()
     ran = dvc_ran(sh("dvc repro", project).stdout)
     assert ran == per_size("train") | per_size("eval") | {"score", "fit"} | rungs() | per_size("predict")
@@ -69,17 +74,36 @@ def test_vocab_change_reruns_tokenizer_and_everything_downstream(project):
     """Planned in full by both tools; DVC then rebuilds one size's chain through every kind of stage
     between the tokenizer and that size's eval, and Snakemake still plans the rest."""
     edit_params(project, lambda p: p["tokenizer"].update(vocab_size=400))
-    downstream = {"tokenizer": 1, "shard": 1, "curriculum": 1, "score": 1, "train": len(SIZES), "eval": len(SIZES),
-                  "cell": len(cells()), "sweep": 1, "rung": len(rungs()), "fit": 1, "predict": len(SIZES)}
+    downstream = {
+        "tokenizer": 1,
+        "shard": 1,
+        "curriculum": 1,
+        "score": 1,
+        "train": len(SIZES),
+        "eval": len(SIZES),
+        "cell": len(cells()),
+        "sweep": 1,
+        "rung": len(rungs()),
+        "fit": 1,
+        "predict": len(SIZES),
+    }
     assert planned(project, *all_targets()) == downstream
     assert dvc_changed(project) == {"tokenizer"}
     # medium trains on the order tiny's model scores: its chain holds every stage kind but the sweep's
     ran = dvc_ran(sh("dvc repro eval@medium", project).stdout)
-    assert ran == ({"tokenizer", "shard", "curriculum", "score", "fit", "predict@medium", "eval@medium"}
-                   | per_size("train", ["tiny", "medium"]) | rungs())
+    assert ran == (
+        {"tokenizer", "shard", "curriculum", "score", "fit", "predict@medium", "eval@medium"}
+        | per_size("train", ["tiny", "medium"])
+        | rungs()
+    )
     assert json.loads((project / "data/tokenizer/report.json").read_text())["vocab_size"] == 400
-    assert planned(project, *all_targets()) == {"cell": len(cells()), "sweep": 1, "predict": 2, "train": 1,
-                                                "eval": 2}  # mini's chain, tiny's prediction and eval, the sweep
+    assert planned(project, *all_targets()) == {
+        "cell": len(cells()),
+        "sweep": 1,
+        "predict": 2,
+        "train": 1,
+        "eval": 2,
+    }  # mini's chain, tiny's prediction and eval, the sweep
 
 
 def test_retraining_the_scorer_rescores_and_retrains_only_the_scored_sizes(project):

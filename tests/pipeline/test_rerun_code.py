@@ -9,6 +9,7 @@ import random
 from pathlib import Path
 
 from conftest import SIZES, all_targets, cells, dvc_changed, dvc_ran, edit_params, per_size, planned, rungs, sh
+
 from ladder.pipeline import stamps
 
 
@@ -35,7 +36,9 @@ def runs_loader() -> dict[str, int]:
     jobs: dict[str, int] = {}
     for stage in ("curriculum", "score", "train", "eval", "cell", "rung"):
         assert "src/ladder/nn/loader.py" in stamps.code_files(stage)
-        jobs[stage] = {"train": len(SIZES), "eval": len(SIZES), "cell": len(cells()), "rung": len(rungs())}.get(stage, 1)
+        jobs[stage] = {"train": len(SIZES), "eval": len(SIZES), "cell": len(cells()), "rung": len(rungs())}.get(
+            stage, 1
+        )
     # the reports of the retrained cells and rungs, and the predictions from the new fit
     return jobs | {"sweep": 1, "fit": 1, "predict": len(SIZES)}
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from conftest import SCALING, SIZES, dvc_changed, dvc_ran, edit_params, planned, rungs, sh, shrunk_rungs
+
 from ladder.analysis import scaling
 from ladder.pipeline.config import RUNG, SHAPE
 
@@ -37,13 +37,14 @@ def test_every_rung_trains_its_shape_and_budget_and_the_fit_reads_them_all(built
         assert row["held_out"] == (row["rung"] in SCALING["holdout"])
         assert not (built / f"results/scaling/rungs/{row['rung']}/model.safetensors").exists()  # a rung keeps its loss
     laws = {b["D"]: scaling.Law(**b["params"]) for b in fit["budgets"]}
-    assert sorted(laws) == [r["D"] for r in fit["rungs"]][:len(SCALING["budgets"])]  # one law per budget
+    assert sorted(laws) == [r["D"] for r in fit["rungs"]][: len(SCALING["budgets"])]  # one law per budget
     for row in fit["rungs"]:
         assert row["fitted"] == pytest.approx(laws[row["D"]].loss(row["N"]), abs=1e-5)
     assert all(len(b["refits"]) == SCALING["bootstrap"] for b in fit["budgets"])
     assert fit["n"] == "non_embedding" and fit["n_why"]
-    assert fit["rung_flops"] == pytest.approx(sum(read(built, f"results/scaling/rungs/{r}/train.json")["flops"]
-                                                  for r in shrunk_rungs()))
+    assert fit["rung_flops"] == pytest.approx(
+        sum(read(built, f"results/scaling/rungs/{r}/train.json")["flops"] for r in shrunk_rungs())
+    )
     assert (built / "results/scaling/fit.png").stat().st_size > 30_000
 
 
@@ -53,7 +54,8 @@ def test_the_extrapolation_test_leaves_the_largest_shape_out_and_widens_predicti
     assert x["left_out"] == [f"{top}-{b}" for b in SCALING["budgets"] if f"{top}-{b}" not in SCALING["holdout"]][-1:]
     assert x["along"] == ["N"] and x["factors"][0] > 1.5 and x["supported"] == {"N": x["factors"][0], "D": 1.0}
     assert x["per_efold"]["D"] is None and x["per_efold"]["N"] == pytest.approx(
-        abs(__import__("math").log1p(x["errors"][0])) / __import__("math").log(x["factors"][0]), abs=1e-5)
+        abs(__import__("math").log1p(x["errors"][0])) / __import__("math").log(x["factors"][0]), abs=1e-5
+    )
     assert x["max_abs_error"] == abs(x["errors"][0]) and len(x["inside_interval"]) == 1
 
 
@@ -76,8 +78,9 @@ def test_eval_scores_each_sizes_prediction_made_from_the_fit_alone(built):
         lo, hi = prediction["interval"]
         assert lo < prediction["predicted_val_loss"] < hi
         assert metrics["predicted_val_loss"] == prediction["predicted_val_loss"]
-        assert metrics["prediction_error"] == pytest.approx(train["final_val_loss"] / prediction["predicted_val_loss"] - 1,
-                                                            abs=1e-5)
+        assert metrics["prediction_error"] == pytest.approx(
+            train["final_val_loss"] / prediction["predicted_val_loss"] - 1, abs=1e-5
+        )
         assert scored["inside_interval"] == (lo <= train["final_val_loss"] <= hi)
         assert scored["written_before_training"] == (prediction["written_at"] < train["started_at"])
 
@@ -105,8 +108,11 @@ def test_a_rung_past_one_epoch_is_refused_before_it_trains(project):
     budget = (train // 1024 + 1) * 1024
     edit_params(project, lambda p: p["scaling"].update(budgets=[budget], holdout=[]))
     r = sh(f"ladder train --rung w16-d1-{budget}", project, check=False)
-    assert r.returncode == 1 and (f"scaling.budgets: rung w16-d1-{budget} would see {budget:,} tokens, more than the "
-                                  "train split's") in r.stderr.strip().splitlines()[-1], r.stderr
+    assert (
+        r.returncode == 1
+        and (f"scaling.budgets: rung w16-d1-{budget} would see {budget:,} tokens, more than the train split's")
+        in r.stderr.strip().splitlines()[-1]
+    ), r.stderr
     assert not (project / f"results/scaling/rungs/w16-d1-{budget}").exists()
 
 
@@ -118,8 +124,10 @@ def test_changing_only_a_size_reruns_its_prediction_and_training_not_the_fit(pro
     ran = dvc_ran(sh("dvc repro", project).stdout)
     assert ran == {"predict@medium", "train@medium", "eval@medium"}
     assert (project / "results/scaling/fit.json").read_bytes() == fit
-    assert read(project, "results/medium/prediction.json")["N"] == read(project, "results/medium/train.json")[
-        "params_non_embedding"]
+    assert (
+        read(project, "results/medium/prediction.json")["N"]
+        == read(project, "results/medium/train.json")["params_non_embedding"]
+    )
 
 
 def test_plan_budget_predicts_each_size_with_its_interval_and_warns_past_the_test(project):
@@ -130,8 +138,9 @@ def test_plan_budget_predicts_each_size_with_its_interval_and_warns_past_the_tes
     rows = {line.split()[0]: line.split() for line in lines if line.split()[:1] in (["tiny"], ["medium"])}
     tiny = read(project, "results/tiny/prediction.json")
     n, d = float(rows["tiny"][1]), float(rows["tiny"][2])
-    assert n == pytest.approx(tiny["N"], rel=1e-2) and d == pytest.approx(1e13 / read(
-        project, "results/tiny/train.json")["flops"] * tiny["D"], rel=1e-2)  # the tokens 1e13 FLOPs buy tiny
+    assert n == pytest.approx(tiny["N"], rel=1e-2) and d == pytest.approx(
+        1e13 / read(project, "results/tiny/train.json")["flops"] * tiny["D"], rel=1e-2
+    )  # the tokens 1e13 FLOPs buy tiny
     assert any(line.startswith("warning: tiny: D lies") for line in lines)  # far beyond the rungs' budgets
     bad = sh("ladder plan --budget -5", project, check=False)
     assert bad.returncode == 2 and "a FLOP budget must be positive" in bad.stderr

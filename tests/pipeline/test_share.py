@@ -16,8 +16,9 @@ def test_a_fresh_clone_pulls_the_results_and_plans_nothing(project, tmp_path):
     assert not (clone / "results/tiny/model.safetensors").exists()
     sh("dvc pull", clone)
     for size in SIZES:
-        assert (clone / f"results/{size}/model.safetensors").read_bytes() == \
-            (project / f"results/{size}/model.safetensors").read_bytes()
+        assert (clone / f"results/{size}/model.safetensors").read_bytes() == (
+            project / f"results/{size}/model.safetensors"
+        ).read_bytes()
     assert dvc_changed(clone) == set()
     assert planned(clone, *all_targets()) == {}
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import re
 
 import yaml
-
 from conftest import ROOT, edit_params, sh
 
 PROFILE = "workflow/profiles/slurm"
@@ -23,14 +22,25 @@ def jobs(out: str) -> dict[str, dict[str, str]]:
 
 def test_profile_parses_and_names_the_slurm_executor():
     profile = yaml.safe_load((ROOT / PROFILE / "config.yaml").read_text())
-    assert profile["executor"] == "slurm" and set(profile["set-resources"]) == {"score", "train", "cell", "rung", "eval"}
+    assert profile["executor"] == "slurm" and set(profile["set-resources"]) == {
+        "score",
+        "train",
+        "cell",
+        "rung",
+        "eval",
+    }
     assert all("tasks" not in r for r in profile["set-resources"].values())  # one task per GPU job
 
 
 def test_dry_run_plans_cpu_data_jobs_and_one_gpu_task_per_training(fresh, monkeypatch):
-    edit_params(fresh, lambda p: (p["pipeline"]["sizes"].update(small="base"),
-                                  p["sizes"]["small"].update(n_layer=12, n_head=12, n_embd=768),
-                                  p["sizes"]["small"]["train"].update(devices=4, batch_tokens=4096, tokens=10**10)))
+    edit_params(
+        fresh,
+        lambda p: (
+            p["pipeline"]["sizes"].update(small="base"),
+            p["sizes"]["small"].update(n_layer=12, n_head=12, n_embd=768),
+            p["sizes"]["small"]["train"].update(devices=4, batch_tokens=4096, tokens=10**10),
+        ),
+    )
     out = sh(f"snakemake --workflow-profile {PROFILE} -n results/small/eval.json", fresh).stdout
     planned = jobs(out)
     assert {"download", "subset", "tokenizer", "shard", "curriculum", "train", "eval"} <= set(planned)

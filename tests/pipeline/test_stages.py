@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
 from conftest import ENV, docs, edit_params, planned, sh, use_source
+
 from ladder.data.shards import read_shard
 
 
@@ -23,13 +23,16 @@ def test_embedded_corpus_reads_as_titled_articles(built):
     assert len(manifest["sha256"]) == 64
 
 
-@pytest.mark.parametrize("content, field, message", [
-    (b"", "text", "yielded no text"),
-    (b'{"body": "x"}\n', "text", "no text field 'text'"),
-    (b"\xff\xfe\x00bad bytes\n", None, "not UTF-8"),
-    (bytes(range(256)) * 64, None, "not UTF-8"),
-    (b"\x00\x01\x02\x03" * 2000, None, "binary"),
-])
+@pytest.mark.parametrize(
+    "content, field, message",
+    [
+        (b"", "text", "yielded no text"),
+        (b'{"body": "x"}\n', "text", "no text field 'text'"),
+        (b"\xff\xfe\x00bad bytes\n", None, "not UTF-8"),
+        (bytes(range(256)) * 64, None, "not UTF-8"),
+        (b"\x00\x01\x02\x03" * 2000, None, "binary"),
+    ],
+)
 def test_bad_sources_fail_cleanly_and_keep_earlier_outputs(built, tmp_path, content, field, message):
     import shutil
 
@@ -59,7 +62,9 @@ def test_subset_is_deterministic_and_splits_by_document(built, tmp_path):
 
 
 def test_subset_drops_duplicates_and_short_documents(fresh):
-    rows = ["a long enough document about cats"] * 3 + ["short"] + [f"another long enough document {i}" for i in range(20)]
+    rows = (
+        ["a long enough document about cats"] * 3 + ["short"] + [f"another long enough document {i}" for i in range(20)]
+    )
     (fresh / "c.jsonl").write_text("".join(json.dumps({"text": r}) + "\n" for r in rows))
     use_source(fresh, fresh / "c.jsonl")
     edit_params(fresh, lambda p: p["subset"].update(min_chars=10, val_fraction=0.3))
@@ -73,7 +78,9 @@ def test_subset_drops_duplicates_and_short_documents(fresh):
 def test_tokenizer_loads_with_transformers(built):
     from transformers import PreTrainedTokenizerFast
 
-    tok = PreTrainedTokenizerFast(tokenizer_file=str(built / "data/tokenizer/tokenizer.json"), eos_token="<|endoftext|>")
+    tok = PreTrainedTokenizerFast(
+        tokenizer_file=str(built / "data/tokenizer/tokenizer.json"), eos_token="<|endoftext|>"
+    )
     text = "The history of Rome, in 3 words: “veni, vidi, vici”."
     assert tok.decode(tok(text)["input_ids"]) == text
     report = json.loads((built / "data/tokenizer/report.json").read_text())
@@ -131,8 +138,9 @@ def test_near_duplicates_are_dropped_when_asked(fresh):
     assert stats["dropped"].get("near_duplicate") == 1
 
 
-@pytest.mark.parametrize("order, direction", [("length", "easy_first"), ("length", "hard_first"),
-                                              ("compressibility", "easy_first")])
+@pytest.mark.parametrize(
+    "order, direction", [("length", "easy_first"), ("length", "hard_first"), ("compressibility", "easy_first")]
+)
 def test_curriculum_orders_documents_by_difficulty(project, order, direction):
     edit_params(project, lambda p: p["curriculum"].update(order=order, direction=direction))
     sh("ladder curriculum", project)
@@ -153,8 +161,10 @@ def test_random_order_is_a_seeded_shuffle(project):
     natural = base[np.argsort(base[:, 0])]  # the documents in corpus order
     tables = {}
     for seed in (1, 1, 2):
-        edit_params(project, lambda p: (p["curriculum"].update(order="random", direction="hard_first"),
-                                        p.update(seed=seed)))
+        edit_params(
+            project,
+            lambda p, seed=seed: (p["curriculum"].update(order="random", direction="hard_first"), p.update(seed=seed)),
+        )
         sh("ladder curriculum", project)
         table = np.load(project / "data/curriculum/base/order.npy")
         assert sorted(map(tuple, table)) == sorted(map(tuple, natural))
@@ -208,7 +218,10 @@ def test_score_without_a_trained_scorer_fails_and_keeps_the_plan(project):
     (project / "results/tiny/train.json").unlink()
     p = sh("ladder score", project, check=False)
     assert p.returncode == 1
-    assert p.stderr.strip() == "ladder score: error: results/tiny/train.json: missing trained scorer (tiny) (run the upstream stage first)"
+    assert (
+        p.stderr.strip()
+        == "ladder score: error: results/tiny/train.json: missing trained scorer (tiny) (run the upstream stage first)"
+    )
     assert (project / "data/curriculum/scored/plan.json").read_bytes() == plan
 
 

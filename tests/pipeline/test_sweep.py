@@ -7,6 +7,7 @@ import json
 import math
 
 from conftest import SWEEP, cells, dvc_changed, edit_params, planned
+
 from ladder.pipeline.config import CELL, SHAPE
 
 

@@ -9,7 +9,6 @@ import subprocess
 import time
 
 import pytest
-
 from conftest import ENV, edit_params, sh
 
 
@@ -20,11 +19,28 @@ def test_train_and_eval_outputs(built):
     prov = json.loads((out / "eval_provenance.json").read_text())
     assert summary["tokens"] == 4096 and summary["steps"] == 4
     # eval.json: the headline numbers only, one dvc exp show column each
-    assert set(ev) == {"val_loss", "val_bits_per_byte", "cloze", "tokens_trained", "train_seconds",
-                       "predicted_val_loss", "prediction_error"}
+    assert set(ev) == {
+        "val_loss",
+        "val_bits_per_byte",
+        "cloze",
+        "tokens_trained",
+        "train_seconds",
+        "predicted_val_loss",
+        "prediction_error",
+    }
     assert all(isinstance(v, (int, float)) for v in ev.values())
-    for key in ("val", "extra", "cloze", "params_non_embedding", "train_flops", "samples", "git_commit",
-                "data_sha256", "params_used", "built_from"):
+    for key in (
+        "val",
+        "extra",
+        "cloze",
+        "params_non_embedding",
+        "train_flops",
+        "samples",
+        "git_commit",
+        "data_sha256",
+        "params_used",
+        "built_from",
+    ):
         assert key in prov, key
     assert prov["val"]["loss"] == ev["val_loss"] and prov["val"]["perplexity"] > 1
     assert prov["params"] > prov["params_non_embedding"] > 0 and prov["train_tokens_per_s"] > 0
@@ -50,15 +66,24 @@ def test_extra_heldout_sets_are_scored_like_val(project):
 
 
 def test_training_follows_the_curriculum_warmup(project):
-    edit_params(project, lambda p: p["curriculum"].update(warmup=[{"seq_len": 16, "share": 0.25}, {"seq_len": 32, "share": 0.25}]))
+    edit_params(
+        project,
+        lambda p: p["curriculum"].update(warmup=[{"seq_len": 16, "share": 0.25}, {"seq_len": 32, "share": 0.25}]),
+    )
     sh("ladder curriculum && ladder train --size tiny", project)
     phases = json.loads((project / "results/tiny/train.json").read_text())["curriculum"]["phases"]
     assert phases == [[16, 1024], [32, 2048], [64, 4096]]
 
 
 def _train_until_killed(project, at_step: int) -> None:
-    proc = subprocess.Popen("exec ladder train --size tiny", shell=True, cwd=project, env=ENV,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        "exec ladder train --size tiny",
+        shell=True,
+        cwd=project,
+        env=ENV,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     state = project / "results/tiny/ckpt/state.json"
     deadline = time.time() + 300
     while time.time() < deadline:
@@ -97,8 +122,19 @@ def test_checkpoint_of_other_params_is_not_resumed(project):
 
 def test_plan_covers_every_size_and_device(built):
     out = sh("ladder plan", built).stdout
-    for column in ("params", "non-emb", "GFLOP/tok", "tokens", "PFLOP", "mem GiB", "w/ ckpt", "RTX 4070", "RTX 3090",
-                   "A100", "H100"):
+    for column in (
+        "params",
+        "non-emb",
+        "GFLOP/tok",
+        "tokens",
+        "PFLOP",
+        "mem GiB",
+        "w/ ckpt",
+        "RTX 4070",
+        "RTX 3090",
+        "A100",
+        "H100",
+    ):
         assert column in out
     rows = {line.split()[0] for line in out.splitlines()[2:]}
     assert rows == {"tiny", "mini", "small", "medium"}
@@ -108,7 +144,9 @@ def test_train_refuses_runs_that_cannot_fit_or_take_too_long(project):
     edit_params(project, lambda p: p["sizes"]["tiny"]["train"].update(max_hours=1e-9))
     p = sh("ladder train --size tiny", project, check=False)
     assert p.returncode == 1 and "exceeds train.max_hours" in p.stderr.splitlines()[-1]
-    edit_params(project, lambda p: p["sizes"]["tiny"]["train"].update(max_hours=1, micro_batch=10**7, batch_tokens=64 * 10**7))
+    edit_params(
+        project, lambda p: p["sizes"]["tiny"]["train"].update(max_hours=1, micro_batch=10**7, batch_tokens=64 * 10**7)
+    )
     p = sh("ladder train --size tiny", project, check=False)
     assert p.returncode == 1 and "activation_checkpointing" in p.stderr.splitlines()[-1]
     assert (project / "results/tiny/model.safetensors").exists()  # the earlier result is intact

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-
 from conftest import ROOT, edit_params, sh
+
 from ladder.pipeline import config
 
 
@@ -16,26 +16,37 @@ def test_shipped_params_are_valid():
     assert set(params.pipeline.sizes) <= {"tiny", "mini"}  # a plain run never starts 124M on a laptop
 
 
-@pytest.mark.parametrize("change, key", [
-    (lambda p: p["train"].update(bogus=1), "train.bogus: unknown key"),
-    (lambda p: p.update(lr=-1), "lr: Input should be greater than 0"),
-    (lambda p: p["tokenizer"].update(vocab_size=100), "tokenizer.vocab_size"),
-    (lambda p: p["sizes"]["tiny"].update(n_head=3), "sizes.tiny: n_embd (128) must be divisible by n_head (3)"),
-    (lambda p: p["sizes"]["mini"]["train"].update(micro_batch=0), "sizes.mini.train.micro_batch"),
-    (lambda p: p["pipeline"].update(sizes={"tiny": "base", "huge": "base"}), "pipeline.sizes names 'huge'"),
-    (lambda p: p["pipeline"].update(sizes=["tiny", "mini"]), "pipeline.sizes: must map each size to its plan"),
-    (lambda p: p["pipeline"]["sizes"].update(mini="sorted"), "pipeline.sizes.mini: Input should be 'base' or 'scored'"),
-    (lambda p: p["pipeline"]["sizes"].update(tiny="scored"), "pipeline.sizes.tiny: the scorer"),
-    (lambda p: p["curriculum"].update(scorer="small"), "curriculum.scorer: 'small' must be one of pipeline.sizes"),
-    (lambda p: p["curriculum"].update(direction="random"), "curriculum.direction"),
-    (lambda p: p["subset"].update(fraction=0), "subset.fraction"),
-    (lambda p: p["sweep"].update(lrs=[0.001, 0.003]), "sweep: lrs: must step by 2x"),
-    (lambda p: p["sweep"].update(shapes=["128x4"]), "sweep.shapes: '128x4' is not w<width>-d<depth>"),
-    (lambda p: p["sweep"].update(shapes=["w48-d4"]), "sweep: shapes: width of w48-d4 must be a multiple of head_dim"),
-    (lambda p: p["sweep"]["train"].update(batch_tokens=1000), "sweep.train.batch_tokens"),
-    (lambda p: p["train"].update(optimizer="muon", parallel="fsdp", devices=2, batch_tokens=32768),
-     "train: optimizer: muon orthogonalizes whole matrices"),
-])
+@pytest.mark.parametrize(
+    "change, key",
+    [
+        (lambda p: p["train"].update(bogus=1), "train.bogus: unknown key"),
+        (lambda p: p.update(lr=-1), "lr: Input should be greater than 0"),
+        (lambda p: p["tokenizer"].update(vocab_size=100), "tokenizer.vocab_size"),
+        (lambda p: p["sizes"]["tiny"].update(n_head=3), "sizes.tiny: n_embd (128) must be divisible by n_head (3)"),
+        (lambda p: p["sizes"]["mini"]["train"].update(micro_batch=0), "sizes.mini.train.micro_batch"),
+        (lambda p: p["pipeline"].update(sizes={"tiny": "base", "huge": "base"}), "pipeline.sizes names 'huge'"),
+        (lambda p: p["pipeline"].update(sizes=["tiny", "mini"]), "pipeline.sizes: must map each size to its plan"),
+        (
+            lambda p: p["pipeline"]["sizes"].update(mini="sorted"),
+            "pipeline.sizes.mini: Input should be 'base' or 'scored'",
+        ),
+        (lambda p: p["pipeline"]["sizes"].update(tiny="scored"), "pipeline.sizes.tiny: the scorer"),
+        (lambda p: p["curriculum"].update(scorer="small"), "curriculum.scorer: 'small' must be one of pipeline.sizes"),
+        (lambda p: p["curriculum"].update(direction="random"), "curriculum.direction"),
+        (lambda p: p["subset"].update(fraction=0), "subset.fraction"),
+        (lambda p: p["sweep"].update(lrs=[0.001, 0.003]), "sweep: lrs: must step by 2x"),
+        (lambda p: p["sweep"].update(shapes=["128x4"]), "sweep.shapes: '128x4' is not w<width>-d<depth>"),
+        (
+            lambda p: p["sweep"].update(shapes=["w48-d4"]),
+            "sweep: shapes: width of w48-d4 must be a multiple of head_dim",
+        ),
+        (lambda p: p["sweep"]["train"].update(batch_tokens=1000), "sweep.train.batch_tokens"),
+        (
+            lambda p: p["train"].update(optimizer="muon", parallel="fsdp", devices=2, batch_tokens=32768),
+            "train: optimizer: muon orthogonalizes whole matrices",
+        ),
+    ],
+)
 def test_bad_params_fail_with_one_line_naming_the_key(fresh, change, key):
     edit_params(fresh, lambda p: p.update(config.load(ROOT / "params.yaml").model_dump(mode="json")))
     edit_params(fresh, change)

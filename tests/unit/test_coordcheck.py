@@ -9,9 +9,9 @@ and the two ablation tests below keep the check honest.
 """
 
 import pytest
+from conftest import ROOT
 
 import ladder.nn.model as M
-from conftest import ROOT
 from ladder.pipeline import config
 from ladder.tools.coordcheck import measure, run, slope
 

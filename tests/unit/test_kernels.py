@@ -76,8 +76,9 @@ def test_compiled_model_trains_the_same_with_the_fused_loss():
     curves = []
     for fused in (False, True):
         torch.manual_seed(0)
-        model = GPT(GPTConfig(vocab_size=4096, block_size=128, n_layer=2, n_head=4, n_embd=128,
-                              tie_weights=True)).to(DEVICE)
+        model = GPT(GPTConfig(vocab_size=4096, block_size=128, n_layer=2, n_head=4, n_embd=128, tie_weights=True)).to(
+            DEVICE
+        )
         model.fused_loss = fused
         opt = torch.optim.AdamW(model.parameters(), lr=3e-3, fused=True)
         fwd = torch.compile(model)

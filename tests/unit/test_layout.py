@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from conftest import ROOT, sh
+
 from ladder import cli
 from ladder.pipeline import config, dag
 
@@ -21,8 +21,10 @@ LAYERS = {"pipeline": 0, "data": 1, "nn": 2, "analysis": 3, "stages": 4, "tools"
 
 
 def modules() -> dict[str, Path]:
-    return {".".join(("ladder", *p.relative_to(PACKAGE).with_suffix("").parts)).removesuffix(".__init__"): p
-            for p in PACKAGE.rglob("*.py")}
+    return {
+        ".".join(("ladder", *p.relative_to(PACKAGE).with_suffix("").parts)).removesuffix(".__init__"): p
+        for p in PACKAGE.rglob("*.py")
+    }
 
 
 def imports(path: Path) -> set[str]:
@@ -125,6 +127,7 @@ def test_help_names_what_shapes_a_run_and_params_go_anywhere(tmp_path):
 def test_params_yaml_is_the_one_source_of_values():
     """No field of the typed config has a default of its own, so params.yaml and config.py cannot
     disagree: a key missing from params.yaml is an error naming it."""
+
     def walk(model, prefix):
         for name, field in model.model_fields.items():
             key = f"{prefix}{name}"
@@ -135,6 +138,7 @@ def test_params_yaml_is_the_one_source_of_values():
             for sub in (annotation, *inner):
                 if isinstance(sub, type) and issubclass(sub, config.Strict):
                     walk(sub, f"{key}.*." if annotation is not sub else f"{key}.")
+
     walk(config.Params, "")
 
 

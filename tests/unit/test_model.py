@@ -73,7 +73,7 @@ def test_config_is_plain_json_and_derived_values_follow_replace():
     again = GPTConfig(**json.loads(json.dumps(dataclasses.asdict(cfg))))
     assert again == cfg
     assert cfg.ffn_hidden % 64 == 0 and abs(cfg.ffn_hidden - 8 * 64 / 3) <= 32
-    assert GPTConfig(n_embd=768).ffn_hidden == 2048
+    assert tiny(n_embd=768).ffn_hidden == 2048
     assert dataclasses.replace(cfg, n_embd=256).ffn_hidden == 64 * round(8 * 256 / 3 / 64)
     assert tiny(mlp_hidden=100).ffn_hidden == 100
     with pytest.raises(ValueError):
@@ -153,8 +153,23 @@ def test_generate_streams_and_is_deterministic():
     g2 = torch.cat(list(model.generate(prompt, 8, temperature=0)), 1)
     assert torch.equal(g1, g2)
     # sampling with a seeded generator is reproducible, with or without the cache
-    s = [torch.cat(list(model.generate(prompt, 8, temperature=0.8, top_k=20, top_p=0.9, use_cache=c,
-                                       generator=torch.Generator().manual_seed(3))), 1) for c in (True, False)]
+    s = [
+        torch.cat(
+            list(
+                model.generate(
+                    prompt,
+                    8,
+                    temperature=0.8,
+                    top_k=20,
+                    top_p=0.9,
+                    use_cache=c,
+                    generator=torch.Generator().manual_seed(3),
+                )
+            ),
+            1,
+        )
+        for c in (True, False)
+    ]
     assert torch.equal(s[0], s[1])
 
 
@@ -259,7 +274,7 @@ def test_num_params_and_flops():
     for model in (m, t):  # tied or not, lm_head is one matmul per token
         assert model.flops_per_token(32) == 6 * n_matmul + 12 * L * C * 32
     # GPT-2 small shapes: ~124M matmul weights, the N nanoGPT's MFU uses
-    small = GPTConfig(n_layer=12, n_head=12, n_embd=768)
+    small = GPTConfig(vocab_size=50304, block_size=1024, n_layer=12, n_head=12, n_embd=768)
     with torch.device("meta"):  # shapes only, no memory, no init cost
         big = GPT(small)
     n = (big.flops_per_token(1024) - 12 * 12 * 768 * 1024) / 6
@@ -269,20 +284,32 @@ def test_num_params_and_flops():
 def test_hf_state_dict_names():
     keys = set(make().hf_state_dict())
     assert "model.embed_tokens.weight" in keys and "lm_head.weight" in keys and "model.norm.weight" in keys
-    for k in ("input_layernorm", "post_attention_layernorm", "self_attn.q_proj", "self_attn.k_proj",
-              "self_attn.v_proj", "self_attn.o_proj", "mlp.gate_proj", "mlp.up_proj", "mlp.down_proj"):
+    for k in (
+        "input_layernorm",
+        "post_attention_layernorm",
+        "self_attn.q_proj",
+        "self_attn.k_proj",
+        "self_attn.v_proj",
+        "self_attn.o_proj",
+        "mlp.gate_proj",
+        "mlp.up_proj",
+        "mlp.down_proj",
+    ):
         assert f"model.layers.1.{k}.weight" in keys
     assert not any("rope" in k for k in keys)
 
 
-@pytest.mark.parametrize("mup,tie,completep", [(False, False, False), (False, True, False), (True, False, False),
-                                               (True, True, False), (True, True, True)])
+@pytest.mark.parametrize(
+    "mup,tie,completep",
+    [(False, False, False), (False, True, False), (True, False, False), (True, True, False), (True, True, True)],
+)
 def test_hf_llama_export_gives_same_logits(mup, tie, completep):
     transformers = pytest.importorskip("transformers")
-    model = make(mup=mup, tie_weights=tie, n_embd=256, mup_base_width=64, rope_theta=500.0, completep=completep,
-                 mup_base_depth=1).eval()  # n_layer 2: m_L = 2
+    model = make(
+        mup=mup, tie_weights=tie, n_embd=256, mup_base_width=64, rope_theta=500.0, completep=completep, mup_base_depth=1
+    ).eval()  # n_layer 2: m_L = 2
     with torch.no_grad():  # move the norm gains off 1 so a missed/misnamed norm would show
-        for n, p in model.named_parameters():
+        for _, p in model.named_parameters():
             if p.dim() == 1:
                 p.mul_(1 + 0.3 * torch.randn_like(p))
     hf = transformers.LlamaForCausalLM(transformers.LlamaConfig(**model.hf_config())).eval()
@@ -353,8 +380,10 @@ def test_cache_speedup_on_a_long_generation():
         r = cache_speedup(model, ids, 256)
     finally:
         torch.set_num_threads(threads)
-    print(f"KV cache: {r['cached_tokens_per_s']:.0f} tokens/s vs {r['uncached_tokens_per_s']:.0f} without, "
-          f"{r['speedup']:.2f}x ({r['new_tokens']} new tokens after {r['prompt_tokens']})")
+    print(
+        f"KV cache: {r['cached_tokens_per_s']:.0f} tokens/s vs {r['uncached_tokens_per_s']:.0f} without, "
+        f"{r['speedup']:.2f}x ({r['new_tokens']} new tokens after {r['prompt_tokens']})"
+    )
     assert r["same_tokens"]
     assert r["speedup"] >= 1.0
 

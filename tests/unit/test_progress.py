@@ -8,13 +8,13 @@ import io
 import lzma
 import sys
 
+from conftest import ROOT
+
+from ladder.data.sources import documents
 from ladder.pipeline import paths
 from ladder.pipeline.config import load
 from ladder.pipeline.progress import progress
-from ladder.data.sources import documents
 from ladder.stages.download import expected_bytes, text_size
-
-from conftest import ROOT
 
 
 def bar_output(monkeypatch, total, unit, updates) -> list[str]:

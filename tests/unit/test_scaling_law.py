@@ -90,17 +90,22 @@ def test_a_prediction_warns_beyond_the_test_and_for_repeated_data():
     assert "no D test ran" in said[1] and "1.40 epochs" in said[2]
 
 
-@pytest.mark.parametrize("change, key", [
-    (dict(holdout=["w99-d1-5"]), "scaling: holdout: 'w99-d1-5' is not a rung"),
-    (dict(budgets=[]), "scaling: budgets: must list at least 1 value"),
-    (dict(shapes=["w32-d2", "w64-d2", "w96-d2"]), "scaling: shapes: must list at least 4 values"),
-    (dict(shapes=["w32-d1", "w64-d2", "w96-d2", "w128-d3"], budgets=[1000], holdout=["w32-d1-1000"]),
-     "holdout: leaves 3 rungs to fit at budget 1000"),
-    (dict(shapes=["w30-d2", "w64-d2", "w96-d2", "w128-d3"]), "scaling: shapes: width of w30-d2 must be a multiple"),
-    (dict(train={"tokens": 5}), "scaling.train: sets a budget"),
-    (dict(train={"micro_batch": 7}), "scaling.train.batch_tokens"),
-    (dict(budget="tokens"), "scaling.budget: unknown key"),
-])
+@pytest.mark.parametrize(
+    "change, key",
+    [
+        (dict(holdout=["w99-d1-5"]), "scaling: holdout: 'w99-d1-5' is not a rung"),
+        (dict(budgets=[]), "scaling: budgets: must list at least 1 value"),
+        (dict(shapes=["w32-d2", "w64-d2", "w96-d2"]), "scaling: shapes: must list at least 4 values"),
+        (
+            dict(shapes=["w32-d1", "w64-d2", "w96-d2", "w128-d3"], budgets=[1000], holdout=["w32-d1-1000"]),
+            "holdout: leaves 3 rungs to fit at budget 1000",
+        ),
+        (dict(shapes=["w30-d2", "w64-d2", "w96-d2", "w128-d3"]), "scaling: shapes: width of w30-d2 must be a multiple"),
+        (dict(train={"tokens": 5}), "scaling.train: sets a budget"),
+        (dict(train={"micro_batch": 7}), "scaling.train.batch_tokens"),
+        (dict(budget="tokens"), "scaling.budget: unknown key"),
+    ],
+)
 def test_a_bad_scaling_block_names_its_key(tmp_path, change, key):
     import yaml
 
@@ -120,7 +125,16 @@ def test_a_rung_trains_its_shape_at_its_budget_with_the_shipped_recipe():
     shape, budget = name.rsplit("-", 1)
     assert f"w{rung.sizes[name].n_embd}-d{rung.sizes[name].n_layer}" == shape
     assert (t.tokens, t.flops) == (int(budget), None)
-    assert (rung.lr, rung.seed, t.optimizer, t.mup) == (params.lr, params.seed, params.train.optimizer, params.train.mup)
+    assert (rung.lr, rung.seed, t.optimizer, t.mup) == (
+        params.lr,
+        params.seed,
+        params.train.optimizer,
+        params.train.mup,
+    )
     tiny = params.train_for("tiny")  # the regime the sizes train in: the same batch and budget
-    assert (t.batch_tokens, t.seq_len, t.schedule, t.tokens) == (tiny.batch_tokens, tiny.seq_len, tiny.schedule,
-                                                                 tiny.tokens)
+    assert (t.batch_tokens, t.seq_len, t.schedule, t.tokens) == (
+        tiny.batch_tokens,
+        tiny.seq_len,
+        tiny.schedule,
+        tiny.tokens,
+    )

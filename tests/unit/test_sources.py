@@ -9,16 +9,31 @@ import lzma
 import time
 
 import pytest
-
 from conftest import docs, edit_params, sh, use_source
 
 
-@pytest.mark.parametrize("name, writer", [
-    ("corpus.jsonl", lambda p, rows: p.write_text("".join(json.dumps({"body": r, "id": i}) + "\n" for i, r in enumerate(rows)))),
-    ("corpus.jsonl.gz", lambda p, rows: p.write_bytes(gzip.compress("".join(json.dumps({"body": r}) + "\n" for r in rows).encode()))),
-    ("corpus.txt.xz", lambda p, rows: p.write_bytes(lzma.compress("\n\n".join(rows).encode()))),
-    ("corpus.txt.zst", lambda p, rows: p.write_bytes(__import__("zstandard").ZstdCompressor().compress("\n\n".join(rows).encode()))),
-])
+@pytest.mark.parametrize(
+    "name, writer",
+    [
+        (
+            "corpus.jsonl",
+            lambda p, rows: p.write_text("".join(json.dumps({"body": r, "id": i}) + "\n" for i, r in enumerate(rows))),
+        ),
+        (
+            "corpus.jsonl.gz",
+            lambda p, rows: p.write_bytes(
+                gzip.compress("".join(json.dumps({"body": r}) + "\n" for r in rows).encode())
+            ),
+        ),
+        ("corpus.txt.xz", lambda p, rows: p.write_bytes(lzma.compress("\n\n".join(rows).encode()))),
+        (
+            "corpus.txt.zst",
+            lambda p, rows: p.write_bytes(
+                __import__("zstandard").ZstdCompressor().compress("\n\n".join(rows).encode())
+            ),
+        ),
+    ],
+)
 def test_local_sources(fresh, name, writer):
     rows = [f"document number {i} with some words in it" for i in range(5)]
     writer(fresh / name, rows)
@@ -49,7 +64,13 @@ def test_caps(fresh):
 
 
 def test_unknown_hf_dataset_fails_fast_with_a_clear_message(fresh):
-    edit_params(fresh, lambda p: (p["data"].update(source="hf"), p["data"]["hf"].update(name="no-such-org/no-such-dataset", timeout_s=15)))
+    edit_params(
+        fresh,
+        lambda p: (
+            p["data"].update(source="hf"),
+            p["data"]["hf"].update(name="no-such-org/no-such-dataset", timeout_s=15),
+        ),
+    )
     t0 = time.time()
     p = sh("ladder download", fresh, check=False)
     assert time.time() - t0 < 45

@@ -9,14 +9,24 @@ import os
 import shutil
 
 from conftest import ROOT, edit_params
+
 from ladder.pipeline import config, dag, paths, stamps
 from ladder.pipeline.files import sha256_file, write_json
 
 
 def test_code_files_follow_every_import_inside_the_package():
     train = stamps.code_files("train")
-    for module in ("stages/train.py", "nn/model.py", "nn/kernels.py", "nn/loader.py", "nn/recipe.py",
-                   "nn/checkpoint.py", "nn/cost.py", "data/shards.py", "pipeline/config.py"):
+    for module in (
+        "stages/train.py",
+        "nn/model.py",
+        "nn/kernels.py",
+        "nn/loader.py",
+        "nn/recipe.py",
+        "nn/checkpoint.py",
+        "nn/cost.py",
+        "data/shards.py",
+        "pipeline/config.py",
+    ):
         assert f"src/ladder/{module}" in train, module  # kernels.py is imported inside a function
     assert "src/ladder/pipeline/progress.py" not in train  # progress bars and log lines shape no result
     assert not any("/tools/" in f or f.endswith("cli.py") for s in dag.STAGES for f in stamps.code_files(s))
@@ -49,8 +59,9 @@ def test_snapshots_change_only_with_their_slice_and_are_dated_by_the_verdict(tmp
     stamps.write_snapshots(config.load())
     after = {f.name: f.read_text() for f in snaps.iterdir()}
     # every size's training and every scaling rung (the shipped recipe at a smaller shape) read lr
-    assert {n for n in after if after[n] != before[n]} == ({f"train@{s}.json" for s in params.sizes}
-                                                           | {f"rung@{r}.json" for r in params.scaling.rungs()})
+    assert {n for n in after if after[n] != before[n]} == (
+        {f"train@{s}.json" for s in params.sizes} | {f"rung@{r}.json" for r in params.scaling.rungs()}
+    )
 
     # a manifest that records the current stamp: the snapshot is dated at the epoch (reruns nothing)
     paths.TOKENIZER.parent.mkdir(parents=True, exist_ok=True)
@@ -68,7 +79,12 @@ def test_snapshots_change_only_with_their_slice_and_are_dated_by_the_verdict(tmp
     # an unreadable manifest counts as built from something else
     paths.TOKENIZER_REPORT.write_text("{not json")
     stamps.write_snapshots(config.load())
-    assert json.loads(snap.read_text())["stale"] == ["code", "inputs", "params", "outputs"]  # nor vouches for its outputs
+    assert json.loads(snap.read_text())["stale"] == [
+        "code",
+        "inputs",
+        "params",
+        "outputs",
+    ]  # nor vouches for its outputs
     # an input manifest that moved on since (the split was rebuilt): stale inputs
     edit_params(tmp_path, lambda p: p["tokenizer"].update(vocab_size=512))
     write_json(paths.SUBSET_STATS, {"sha256": "before"})

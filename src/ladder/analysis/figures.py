@@ -1,5 +1,5 @@
 """Loss curves as a figure: one size's, which eval@size draws for `snakemake --report`, or several
-sizes' in one, which `ladder curves` draws. Both read the curves train@size writes (Size.curves)."""
+sizes' in one, which `ladder curves` draws. Both read the curves train@size writes (RunFiles.curves)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from ladder.pipeline import paths
 from ladder.pipeline.files import LadderError
 
 
-def curves(sizes: list[paths.Size]) -> pd.DataFrame:
+def curves(sizes: list[paths.RunFiles]) -> pd.DataFrame:
     """Train and val loss by tokens seen: one row per point, with its size and metric."""
     frames = []
     for size in sizes:
@@ -38,8 +38,15 @@ def draw(frame: pd.DataFrame, out: Path, title: str, prediction: dict | None = N
     if prediction:
         lo, hi = prediction["interval"]
         p = prediction["predicted_val_loss"]
-        ax.errorbar([prediction["D"]], [p], yerr=[[p - lo], [hi - p]], fmt="X", color="black", capsize=4,
-                    label=f"predicted val loss ({prediction['level']:.0%} interval)")
+        ax.errorbar(
+            [prediction["D"]],
+            [p],
+            yerr=[[p - lo], [hi - p]],
+            fmt="X",
+            color="black",
+            capsize=4,
+            label=f"predicted val loss ({prediction['level']:.0%} interval)",
+        )
         ax.legend(fontsize=8)
     ax.set(xscale="log", xlabel="tokens seen", ylabel="loss (nats/token)", title=title)
     ax.xaxis.set_minor_locator(matplotlib.ticker.LogLocator(subs=(2, 5)))  # labels at 1, 2, 5 x 10^k

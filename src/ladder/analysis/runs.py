@@ -8,8 +8,8 @@ of a size is read by the same code as the workspace's and the two cannot be repo
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from ladder.pipeline import paths
 from ladder.pipeline.files import LadderError, read_json
@@ -29,16 +29,21 @@ def evaluated_sizes() -> list[str]:
 def evaluation(size: str, read: Reader = workspace, where: str = "") -> dict:
     """A size's eval.json, the details tables show from its eval_provenance.json, and that whole file
     under "provenance". `where` names a copy other than the workspace in errors."""
-    out = paths.Size(size)
+    out = paths.RunFiles(size)
     metrics = read(out.eval)
     if metrics is None:
         raise LadderError(f"{where}{out.eval}: missing (run `ladder eval --size {size}`)")
     p = read(out.provenance)
     if p is None:
         raise LadderError(f"{where}{out.provenance}: missing beside {out.eval} (rerun `ladder eval --size {size}`)")
-    return metrics | {"size": size, "params": p["params"], "unigram_bits_per_byte": p["val"]["unigram_bits_per_byte"],
-                      "val_perplexity": p["val"]["perplexity"], "train_tokens_per_s": p["train_tokens_per_s"],
-                      "provenance": p}
+    return metrics | {
+        "size": size,
+        "params": p["params"],
+        "unigram_bits_per_byte": p["val"]["unigram_bits_per_byte"],
+        "val_perplexity": p["val"]["perplexity"],
+        "train_tokens_per_s": p["train_tokens_per_s"],
+        "provenance": p,
+    }
 
 
 def evaluations(sizes: list[str], read: Reader = workspace, where: str = "") -> list[dict]:
@@ -46,7 +51,7 @@ def evaluations(sizes: list[str], read: Reader = workspace, where: str = "") -> 
     return sorted((evaluation(s, read, where) for s in sizes), key=lambda r: r["params"])
 
 
-def trained(folder: paths.Size, read: Reader = workspace) -> dict | None:
+def trained(folder: paths.RunFiles, read: Reader = workspace) -> dict | None:
     """A training run's train.json, named; None when it has not finished."""
     summary = read(folder.summary)
     return None if summary is None else summary | {"name": folder.name}

@@ -79,8 +79,12 @@ def fit(n, loss, delta: float = 1e-3) -> Law:
     e, a, obj = _profile(grid, n, loss, delta)
     i = int(np.argmin(obj))
     lo, hi = grid[max(i - 1, 0)], grid[min(i + 1, len(grid) - 1)]
-    best = minimize_scalar(lambda al: _profile(np.array([al]), n, loss, delta)[2][0], bounds=(lo, hi),
-                           method="bounded", options={"xatol": 1e-7})
+    best = minimize_scalar(
+        lambda al: _profile(np.array([al]), n, loss, delta)[2][0],
+        bounds=(lo, hi),
+        method="bounded",
+        options={"xatol": 1e-7},
+    )
     alpha = float(best.x) if best.fun <= obj[i] else float(grid[i])
     e, a, _ = _profile(np.array([alpha]), n, loss, delta)
     return Law(E=float(e[0]), A=float(a[0]), alpha=alpha)
@@ -147,8 +151,7 @@ class Prediction:
     sd: float  # the whole log standard deviation: refits, one run's scatter and the form
 
 
-def predict(budgets: list[Budget], n: float, d: float, level: float, per_efold: dict,
-            seed: int = 0) -> Prediction:
+def predict(budgets: list[Budget], n: float, d: float, level: float, per_efold: dict, seed: int = 0) -> Prediction:
     """One run's final val loss at (N, D), with its `level` interval: the refits' values, each times
     one run's scatter and the form's error for the distance beyond the rungs (module docstring).
     `per_efold` is the extrapolation test's log error per e-fold, {"N": ..., "D": ...} (None: untested)."""
@@ -169,8 +172,10 @@ def predict(budgets: list[Budget], n: float, d: float, level: float, per_efold: 
 
 def budgets_of(fit: dict) -> list[Budget]:
     """The budgets back from fit.json (stages fit and predict, `ladder plan`)."""
-    return [Budget(b["D"], Law(**b["params"]), [from_list(x) for x in b["refits"]], b["scatter"], b["n_max"])
-            for b in fit["budgets"]]
+    return [
+        Budget(b["D"], Law(**b["params"]), [from_list(x) for x in b["refits"]], b["scatter"], b["n_max"])
+        for b in fit["budgets"]
+    ]
 
 
 def warnings(p: Prediction, extrapolation: dict, epochs: float) -> list[str]:
@@ -179,16 +184,26 @@ def warnings(p: Prediction, extrapolation: dict, epochs: float) -> list[str]:
     out = []
     tested = extrapolation["supported"]
     if p.beyond_n > tested["N"] * 1.01:
-        out.append(f"N is {p.beyond_n:.3g}x the largest rung, beyond the {tested['N']:g}x the extrapolation test "
-                   f"checked: the interval assumes the form's error keeps growing as measured, per e-fold")
+        out.append(
+            f"N is {p.beyond_n:.3g}x the largest rung, beyond the {tested['N']:g}x the extrapolation test "
+            f"checked: the interval assumes the form's error keeps growing as measured, per e-fold"
+        )
     if p.beyond_d > max(tested["D"], 1.0) * 1.01:
-        out.append(f"D lies {p.beyond_d:.3g}x outside the rungs' budgets, beyond the {tested['D']:g}x the "
-                   "extrapolation test checked" + ("" if extrapolation["per_efold"]["D"] is not None else
-                                                   ": no D test ran (it needs 3 budgets), so the interval has no "
-                                                   "term for it; add this budget to scaling.budgets"))
+        out.append(
+            f"D lies {p.beyond_d:.3g}x outside the rungs' budgets, beyond the {tested['D']:g}x the "
+            "extrapolation test checked"
+            + (
+                ""
+                if extrapolation["per_efold"]["D"] is not None
+                else ": no D test ran (it needs 3 budgets), so the interval has no "
+                "term for it; add this budget to scaling.budgets"
+            )
+        )
     if epochs > 1:
-        out.append(f"trains {epochs:.2f} epochs of the train split; the rungs saw each token once, so the "
-                   "prediction ignores repeats, which cost loss (Muennighoff et al. 2023): expect it optimistic")
+        out.append(
+            f"trains {epochs:.2f} epochs of the train split; the rungs saw each token once, so the "
+            "prediction ignores repeats, which cost loss (Muennighoff et al. 2023): expect it optimistic"
+        )
     return out
 
 
@@ -202,15 +217,15 @@ def from_list(values) -> Law:
 
 def extrapolation_test(rungs: list[dict], whole: dict[int, Budget], samples: int, delta: float, level: float) -> dict:
     """Predict what the fit did not see, from what it did. Along N: at each budget with 5 shapes or more,
-    leave the largest out, refit the rest, predict it. Along D: with 3 budgets or more, leave the largest
-    budget out and predict every shape there from the others. `rungs`: dicts with rung, N, D, val_loss;
-`whole`: each budget fitted to all its rungs.
+        leave the largest out, refit the rest, predict it. Along D: with 3 budgets or more, leave the largest
+        budget out and predict every shape there from the others. `rungs`: dicts with rung, N, D, val_loss;
+    `whole`: each budget fitted to all its rungs.
 
-    Each prediction's interval here is the statistical one (refits and scatter, the scatter taken from
-    the whole budget), so `inside_interval` says whether statistics alone covered the error. The whole
-    log error is charged to the form, noise included: per e-fold of the factor, its RMS over the cases
-    is `per_efold`, which widens every prediction beyond the rungs. (Charging only what the statistics
-    leave unexplained covered the truth less often in simulation: bench/calibration.py.)"""
+        Each prediction's interval here is the statistical one (refits and scatter, the scatter taken from
+        the whole budget), so `inside_interval` says whether statistics alone covered the error. The whole
+        log error is charged to the form, noise included: per e-fold of the factor, its RMS over the cases
+        is `per_efold`, which widens every prediction beyond the rungs. (Charging only what the statistics
+        leave unexplained covered the truth less often in simulation: bench/calibration.py.)"""
     by_d: dict[int, list[dict]] = {}
     for r in rungs:
         by_d.setdefault(r["D"], []).append(r)
@@ -218,13 +233,25 @@ def extrapolation_test(rungs: list[dict], whole: dict[int, Budget], samples: int
     for d, rows in by_d.items():
         if len(rows) >= 5:
             rows = sorted(rows, key=lambda r: r["N"])[:-1]
-            cases.append((max(by_d[d], key=lambda r: r["N"]), "N",
-                          [build(d, [r["N"] for r in rows], [r["val_loss"] for r in rows], samples, delta,
-                                 whole[d].sigma)]))
+            cases.append(
+                (
+                    max(by_d[d], key=lambda r: r["N"]),
+                    "N",
+                    [build(d, [r["N"] for r in rows], [r["val_loss"] for r in rows], samples, delta, whole[d].sigma)],
+                )
+            )
     if len(by_d) >= 3:
         cases += [(r, "D", [b for d, b in whole.items() if d != max(by_d)]) for r in by_d[max(by_d)]]
-    out = {"left_out": [], "along": [], "factors": [], "predicted": [], "actual": [], "errors": [], "sd": [],
-           "inside_interval": []}
+    out = {
+        "left_out": [],
+        "along": [],
+        "factors": [],
+        "predicted": [],
+        "actual": [],
+        "errors": [],
+        "sd": [],
+        "inside_interval": [],
+    }
     excess = {"N": [], "D": []}
     for r, along, fitted in cases:
         p = predict(fitted, r["N"], r["D"], level, {})
@@ -241,6 +268,7 @@ def extrapolation_test(rungs: list[dict], whole: dict[int, Budget], samples: int
         excess[along].append((np.log1p(error) / np.log(factor)) ** 2)
     out["max_abs_error"] = max(map(abs, out["errors"]), default=None)
     out["per_efold"] = {k: round(float(np.sqrt(np.mean(v))), 6) if v else None for k, v in excess.items()}
-    out["supported"] = {k: max((f for f, a in zip(out["factors"], out["along"]) if a == k), default=1.0)
-                        for k in ("N", "D")}
+    out["supported"] = {
+        k: max((f for f, a in zip(out["factors"], out["along"]) if a == k), default=1.0) for k in ("N", "D")
+    }
     return out

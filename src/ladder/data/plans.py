@@ -32,7 +32,7 @@ def write_plan(plan: str, cfg: Curriculum, index: dict, starts: np.ndarray, leng
         "documents": int(len(starts)),
         "train_tokens": int(index["train"]["tokens"]),
     }
-    where = paths.Plan(plan)
+    where = paths.PlanFiles(plan)
     files = [where.plan, where.order] + ([where.scores] if keep_scores else [])
     with atomic(*files) as tmps:
         with open(tmps[1], "wb") as f:

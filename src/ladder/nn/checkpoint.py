@@ -13,10 +13,10 @@ from safetensors import SafetensorError
 from safetensors.torch import load_model, save_model
 
 from ladder.nn import distributed
-from ladder.pipeline import paths
 from ladder.nn.distributed import World
-from ladder.pipeline.files import LadderError, atomic, need, read_json, sha256_file, write_json
 from ladder.nn.model import GPT, GPTConfig
+from ladder.pipeline import paths
+from ladder.pipeline.files import LadderError, atomic, need, read_json, sha256_file, write_json
 from ladder.pipeline.progress import log
 
 
@@ -24,8 +24,9 @@ def _rng() -> dict:
     return {"cpu": torch.get_rng_state()} | ({"cuda": torch.cuda.get_rng_state()} if torch.cuda.is_available() else {})
 
 
-def save(folder, model: GPT, opts: list, scaler, state: dict, world: World = World()) -> None:
+def save(folder, model: GPT, opts: list, scaler, state: dict, world: World | None = None) -> None:
     """Every rank calls this (FSDP gathers the shards, and each rank's RNG state is kept); rank 0 writes."""
+    world = world or World()
     model_sd, opt_sds = distributed.full_state(model, opts, world)
     rngs = distributed.gather(_rng(), world)
     if not world.main:
@@ -42,9 +43,10 @@ def save(folder, model: GPT, opts: list, scaler, state: dict, world: World = Wor
         write_json(tmp / "state.json", state)
 
 
-def load(folder, model: GPT, opts: list, scaler, fingerprint: str, world: World = World()) -> dict | None:
+def load(folder, model: GPT, opts: list, scaler, fingerprint: str, world: World | None = None) -> dict | None:
     """Restore a checkpoint made with this fingerprint into model, opts and scaler; its state, or
     None (no checkpoint, another fingerprint, or one that cannot be read: said in one line)."""
+    world = world or World()
     if not (folder / "state.json").exists():
         return None
     fresh = torch.get_rng_state()  # building the copy below draws from it: a fresh run must not see that
@@ -60,8 +62,11 @@ def load(folder, model: GPT, opts: list, scaler, fingerprint: str, world: World 
         scaler.load_state_dict(extra["scaler"])
         rng = extra["rng"][world.rank]
     except (OSError, ValueError, KeyError, IndexError, RuntimeError, SafetensorError) as e:
-        log.info("train: ignoring unreadable checkpoint in %s (%s); starting over", folder,
-                 str(e).splitlines()[0] if str(e) else type(e).__name__)
+        log.info(
+            "train: ignoring unreadable checkpoint in %s (%s); starting over",
+            folder,
+            str(e).splitlines()[0] if str(e) else type(e).__name__,
+        )
         torch.set_rng_state(fresh)
         return None
     torch.set_rng_state(rng["cpu"])
@@ -73,14 +78,16 @@ def load(folder, model: GPT, opts: list, scaler, fingerprint: str, world: World 
 def load_trained(size: str, device: torch.device) -> GPT:
     """A trained size's model, in eval mode; refused in one line if its weights are not the ones
     train.json recorded."""
-    out = paths.Size(size)
+    out = paths.RunFiles(size)
     cfg = GPTConfig(**read_json(need(out.config, f"config of size {size}")))
     need(out.model, f"weights of size {size}")
     if out.summary.exists():
         recorded = read_json(out.summary).get("model_sha256")
         if recorded and sha256_file(out.model) != recorded:
-            raise LadderError(f"{out.model}: sha256 differs from {out.summary} (truncated or replaced; "
-                              f"retrain with `ladder train --size {size}` or restore it with `dvc checkout`)")
+            raise LadderError(
+                f"{out.model}: sha256 differs from {out.summary} (truncated or replaced; "
+                f"retrain with `ladder train --size {size}` or restore it with `dvc checkout`)"
+            )
     model = GPT(cfg)
     try:
         load_model(model, str(out.model))

@@ -25,12 +25,12 @@ from dataclasses import dataclass
 import torch
 
 from ladder.nn import device as dev
+from ladder.nn.model import GPT, GPTConfig
+from ladder.nn.recipe import model_config, token_budget
 from ladder.pipeline.config import Params, Train
 from ladder.pipeline.files import LadderError, read_json
-from ladder.nn.model import GPT, GPTConfig
 from ladder.pipeline.paths import SHARD_INDEX, TOKENIZER
 from ladder.pipeline.progress import log
-from ladder.nn.recipe import model_config, token_budget
 
 GPU_MFU = 0.4
 GiB = 1024**3
@@ -80,8 +80,18 @@ def estimate(params: Params, size: str, vocab: int, fp32: bool = False) -> Estim
     resid_bytes = 4 if fp32 or t.fp32_residual else 2  # the residual stream each block takes in
     act_ckpt = cfg.n_layer * resid_bytes * cfg.n_embd * micro_tokens + per_layer + logits
     shards = t.devices if t.parallel == "fsdp" else 1  # DDP keeps a whole replica on every device
-    return Estimate(size, n, model.num_params(non_embedding=True), fpt, tokens, float(fpt) * tokens,
-                    16 * n / shards / GiB, act / GiB, act_ckpt / GiB, t.devices)
+    return Estimate(
+        size,
+        n,
+        model.num_params(non_embedding=True),
+        fpt,
+        tokens,
+        float(fpt) * tokens,
+        16 * n / shards / GiB,
+        act / GiB,
+        act_ckpt / GiB,
+        t.devices,
+    )
 
 
 def measured_flops(device: torch.device) -> float:
@@ -135,11 +145,16 @@ def table(params: Params, sizes: list[str]) -> str:
     vocab, _ = vocab_size(params)
     name, rate, mem, fp32 = this_device()
     gpus = {k: (GPU_MFU * flops, gib) for k, (flops, gib) in dev.GPUS.items()}
-    header = (f"{'size':<8}{'params':>9}{'non-emb':>9}{'GFLOP/tok':>10}{'tokens':>9}{'PFLOP':>9}"
-              f"{'mem GiB':>9}{'w/ ckpt':>9}  {'est. hours: ' + name:<24}" + "".join(f"{k:>11}" for k in gpus))
-    lines = [f"vocab {vocab}; memory per device = weights+grads+AdamW (divided over train.devices under fsdp) + "
-             f"activations at the micro-batch (bf16; fp32 on {name}); hours on train.devices devices; '-' = does not "
-             "fit even with activation checkpointing", header]
+    header = (
+        f"{'size':<8}{'params':>9}{'non-emb':>9}{'GFLOP/tok':>10}{'tokens':>9}{'PFLOP':>9}"
+        f"{'mem GiB':>9}{'w/ ckpt':>9}  {'est. hours: ' + name:<24}" + "".join(f"{k:>11}" for k in gpus)
+    )
+    lines = [
+        f"vocab {vocab}; memory per device = weights+grads+AdamW (divided over train.devices under fsdp) + "
+        f"activations at the micro-batch (bf16; fp32 on {name}); hours on train.devices devices; '-' = does not "
+        "fit even with activation checkpointing",
+        header,
+    ]
     for size in sizes:
         e = estimate(params, size, vocab)
         here = estimate(params, size, vocab, fp32=fp32)
@@ -147,10 +162,12 @@ def table(params: Params, sizes: list[str]) -> str:
         for flops, gib in [(rate, mem)] + list(gpus.values()):
             est = here if (flops, gib) == (rate, mem) else e
             cells.append(f"{hours(est, flops):.2f}" if est.memory_gib(True) <= gib else "-")
-        lines.append(f"{size:<8}{e.params / 1e6:>8.1f}M{e.params_non_embedding / 1e6:>8.1f}M"
-                     f"{e.flops_per_token / 1e9:>10.2f}{e.tokens / 1e6:>8.2f}M{e.total_flops / 1e15:>9.2f}"
-                     f"{e.memory_gib(False):>9.2f}{e.memory_gib(True):>9.2f}  {cells[0]:<24}"
-                     + "".join(f"{c:>11}" for c in cells[1:]))
+        lines.append(
+            f"{size:<8}{e.params / 1e6:>8.1f}M{e.params_non_embedding / 1e6:>8.1f}M"
+            f"{e.flops_per_token / 1e9:>10.2f}{e.tokens / 1e6:>8.2f}M{e.total_flops / 1e15:>9.2f}"
+            f"{e.memory_gib(False):>9.2f}{e.memory_gib(True):>9.2f}  {cells[0]:<24}"
+            + "".join(f"{c:>11}" for c in cells[1:])
+        )
     return "\n".join(lines)
 
 
@@ -161,11 +178,25 @@ def check(params: Params, size: str) -> None:
     e = estimate(params, size, vocab_size(params)[0], fp32=fp32)
     need = e.memory_gib(t.activation_checkpointing)
     est = hours(e, rate)
-    log.info("plan@%s: %.1fM params, %.1fM tokens, %.3g PFLOP, ~%.2f GiB of %.0f GiB per device, ~%.2f h on %d x %s",
-             size, e.params / 1e6, e.tokens / 1e6, e.total_flops / 1e15, need, mem, est, e.devices, name)
+    log.info(
+        "plan@%s: %.1fM params, %.1fM tokens, %.3g PFLOP, ~%.2f GiB of %.0f GiB per device, ~%.2f h on %d x %s",
+        size,
+        e.params / 1e6,
+        e.tokens / 1e6,
+        e.total_flops / 1e15,
+        need,
+        mem,
+        est,
+        e.devices,
+        name,
+    )
     if need > mem:
-        hint = "lower train.micro_batch" + ("" if t.activation_checkpointing else " or set train.activation_checkpointing: true")
+        hint = "lower train.micro_batch" + (
+            "" if t.activation_checkpointing else " or set train.activation_checkpointing: true"
+        )
         raise LadderError(f"sizes.{size}: needs ~{need:.1f} GiB but {name} has {mem:.0f} GiB; {hint}")
     if est > t.max_hours:
-        raise LadderError(f"sizes.{size}: estimated {est:.1f} h on {name} exceeds train.max_hours={t.max_hours:g}; "
-                          "lower the token budget (train.tokens / tokens_per_param) or raise max_hours")
+        raise LadderError(
+            f"sizes.{size}: estimated {est:.1f} h on {name} exceeds train.max_hours={t.max_hours:g}; "
+            "lower the token budget (train.tokens / tokens_per_param) or raise max_hours"
+        )

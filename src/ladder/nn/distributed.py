@@ -34,8 +34,16 @@ class World:
 def relaunch(devices: int, argv: list[str]) -> None:
     """Replace this process by torchrun running the same command on `devices` processes (once)."""
     if devices > 1 and "LOCAL_RANK" not in os.environ:
-        cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={devices}",
-               "-m", "ladder.cli", *argv]
+        cmd = [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            f"--nproc_per_node={devices}",
+            "-m",
+            "ladder.cli",
+            *argv,
+        ]
         sys.stdout.flush()
         sys.stderr.flush()
         os.execv(sys.executable, cmd)
@@ -59,8 +67,9 @@ def stop(world: World) -> None:
         dist.destroy_process_group()
 
 
-def prepare(model: torch.nn.Module, parallel: str, world: World, device: torch.device, compile: bool,
-            mode: str | None = None):
+def prepare(
+    model: torch.nn.Module, parallel: str, world: World, device: torch.device, compile: bool, mode: str | None = None
+):
     """(forward, module): what the training step calls, and the module whose gradient sync
     `accumulating` holds back. FSDP shards the model in place before compiling it (so each block's
     gathers are in the graph); DDP wraps the compiled model, as nanoGPT does, so that compilation
@@ -78,8 +87,9 @@ def prepare(model: torch.nn.Module, parallel: str, world: World, device: torch.d
     if world.size > 1:
         from torch.nn.parallel import DistributedDataParallel
 
-        forward = DistributedDataParallel(forward, device_ids=[device.index] if device.type == "cuda" else None,
-                                          gradient_as_bucket_view=True)  # no copy of the gradients into buckets
+        forward = DistributedDataParallel(
+            forward, device_ids=[device.index] if device.type == "cuda" else None, gradient_as_bucket_view=True
+        )  # no copy of the gradients into buckets
     return forward, forward
 
 
@@ -137,8 +147,10 @@ def full_state(model: torch.nn.Module, opts: list, world: World) -> tuple[dict, 
     from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict, get_optimizer_state_dict
 
     options = StateDictOptions(full_state_dict=True, cpu_offload=True)
-    return (get_model_state_dict(model, options=options),
-            [get_optimizer_state_dict(model, o, options=options) for o in opts])
+    return (
+        get_model_state_dict(model, options=options),
+        [get_optimizer_state_dict(model, o, options=options) for o in opts],
+    )
 
 
 def load_full_state(model: torch.nn.Module, opts: list, model_sd: dict, opt_sds: list[dict], world: World) -> None:

@@ -57,8 +57,9 @@ def _loss_and_grad(logits_ptr, targets_ptr, loss_ptr, inv_n_ptr, V, BLOCK: tl.co
 
 
 @torch.library.custom_op("ladder::linear_cross_entropy", mutates_args=())
-def _linear_cross_entropy(x: torch.Tensor, weight: torch.Tensor,
-                          targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def _linear_cross_entropy(
+    x: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """x (N, C), weight (V, C), targets (N,) with -1 = ignore -> (mean loss, d loss/dx, d loss/dweight)."""
     N, V = x.size(0), weight.size(0)
     w = weight.to(x.dtype)
@@ -72,8 +73,9 @@ def _linear_cross_entropy(x: torch.Tensor, weight: torch.Tensor,
     for a in range(0, N, chunk):
         xc = x[a : a + chunk]
         logits = xc @ w.t()  # (n, V), becomes the gradient below
-        _loss_and_grad[(xc.size(0),)](logits, targets[a : a + chunk], rows[a : a + chunk], inv_n, V,
-                                      BLOCK=BLOCK, num_warps=8)
+        _loss_and_grad[(xc.size(0),)](
+            logits, targets[a : a + chunk], rows[a : a + chunk], inv_n, V, BLOCK=BLOCK, num_warps=8
+        )
         dx[a : a + chunk] = logits @ w
         part = (logits.t() @ xc).float()
         dw = part if dw is None else dw.add_(part)

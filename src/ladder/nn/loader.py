@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ladder.data.shards import read_shard
 from ladder.pipeline.files import LadderError, need, read_json, sha256_file
 from ladder.pipeline.paths import SHARD_INDEX, SHARDS
-from ladder.data.shards import read_shard
 
 
 def verify(index_path: Path = SHARD_INDEX) -> dict:
@@ -100,8 +100,9 @@ class TrainStream:
 def windows(read, size: int, rows: int, seq_len: int, max_tokens: int, what: str = "the val split"):
     """Consecutive (x, y) windows of a token array (`read(start, n)`, `size` tokens), up to `max_tokens`."""
     if size <= seq_len:
-        raise LadderError(f"{what} has {size} tokens, fewer than one window of {seq_len}; "
-                          "raise subset.val_fraction or give more text")
+        raise LadderError(
+            f"{what} has {size} tokens, fewer than one window of {seq_len}; raise subset.val_fraction or give more text"
+        )
     n_windows = max(1, min((size - 1) // seq_len, max_tokens // seq_len))
     for first in range(0, n_windows, rows):
         count = min(rows, n_windows - first)

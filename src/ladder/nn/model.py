@@ -46,11 +46,12 @@ from torch.utils.checkpoint import checkpoint
 
 @dataclass
 class GPTConfig:
-    vocab_size: int = 50304
-    block_size: int = 1024  # longest context; sizes the RoPE tables
-    n_layer: int = 12
-    n_head: int = 12
-    n_embd: int = 768
+    # the shape has no defaults: a size's comes from params.yaml (nn/recipe.py) or its config.json
+    vocab_size: int
+    block_size: int  # longest context; sizes the RoPE tables
+    n_layer: int
+    n_head: int
+    n_embd: int
     mlp_hidden: int = 0  # 0 = multiple of 64 nearest 8/3 * n_embd (see ffn_hidden)
     rope_theta: float = 10000.0
     tie_weights: bool = False
@@ -75,8 +76,10 @@ class GPTConfig:
         if self.head_dim % 2:
             raise ValueError(f"head_dim={self.head_dim} must be even for RoPE")
         if self.mup and self.mup_base_head_dim == 0 and self.mup_base_width % self.n_head:
-            raise ValueError(f"μP: mup_base_width={self.mup_base_width} is not divisible by n_head={self.n_head}; "
-                             "set mup_base_head_dim to the head_dim of the μP base model")
+            raise ValueError(
+                f"μP: mup_base_width={self.mup_base_width} is not divisible by n_head={self.n_head}; "
+                "set mup_base_head_dim to the head_dim of the μP base model"
+            )
 
     # Derived values are properties, not fields, so dataclasses.replace(cfg, n_embd=...)
     # re-derives them and config.json only holds what the user chose.
@@ -323,8 +326,11 @@ class GPT(nn.Module):
 
     def bf16_residual(self, device_type: str) -> bool:
         """Whether the residual stream runs in bf16: under bf16 autocast, unless config.fp32_residual."""
-        return (not self.config.fp32_residual and torch.is_autocast_enabled(device_type)
-                and torch.get_autocast_dtype(device_type) == torch.bfloat16)
+        return (
+            not self.config.fp32_residual
+            and torch.is_autocast_enabled(device_type)
+            and torch.get_autocast_dtype(device_type) == torch.bfloat16
+        )
 
     # ------------------------------------------------------------------------- training helpers
 
@@ -351,8 +357,12 @@ class GPT(nn.Module):
         norms = [p for p in self.parameters() if p.dim() == 1]
         groups = [
             dict(name="hidden", params=hidden, weight_decay=weight_decay / hidden_scale, lr_scale=hidden_scale),
-            dict(name="lm_head", params=[] if self.config.tie_weights else [self.lm_head.weight],
-                 weight_decay=weight_decay, lr_scale=1.0),
+            dict(
+                name="lm_head",
+                params=[] if self.config.tie_weights else [self.lm_head.weight],
+                weight_decay=weight_decay,
+                lr_scale=1.0,
+            ),
             dict(name="no_decay", params=[self.embed_tokens.weight] + norms, weight_decay=0.0, lr_scale=1.0),
         ]
         return [g for g in groups if g["params"]]
@@ -387,12 +397,23 @@ class GPT(nn.Module):
     def hf_config(self) -> dict:
         """Keyword arguments for transformers.LlamaConfig; use with hf_state_dict()."""
         c = self.config
-        return dict(vocab_size=c.vocab_size, hidden_size=c.n_embd, intermediate_size=c.ffn_hidden,
-                    num_hidden_layers=c.n_layer, num_attention_heads=c.n_head, num_key_value_heads=c.n_head,
-                    head_dim=c.head_dim, max_position_embeddings=c.block_size, rms_norm_eps=1e-6,
-                    rope_theta=c.rope_theta, hidden_act="silu", attention_bias=False, mlp_bias=False,
-                    # a μP output multiplier is folded into lm_head, which then differs from the embedding
-                    tie_word_embeddings=c.tie_weights and c.width_mult == 1.0)
+        return dict(
+            vocab_size=c.vocab_size,
+            hidden_size=c.n_embd,
+            intermediate_size=c.ffn_hidden,
+            num_hidden_layers=c.n_layer,
+            num_attention_heads=c.n_head,
+            num_key_value_heads=c.n_head,
+            head_dim=c.head_dim,
+            max_position_embeddings=c.block_size,
+            rms_norm_eps=1e-6,
+            rope_theta=c.rope_theta,
+            hidden_act="silu",
+            attention_bias=False,
+            mlp_bias=False,
+            # a μP output multiplier is folded into lm_head, which then differs from the embedding
+            tie_word_embeddings=c.tie_weights and c.width_mult == 1.0,
+        )
 
     def hf_state_dict(self) -> dict[str, torch.Tensor]:
         """Weights under HF LlamaForCausalLM's names, μP multipliers folded in.
@@ -419,8 +440,16 @@ class GPT(nn.Module):
     # ------------------------------------------------------------------------- generation
 
     @torch.no_grad()
-    def generate(self, idx, max_new_tokens: int, temperature: float = 1.0, top_k: int | None = None,
-                 top_p: float | None = None, use_cache: bool = True, generator: torch.Generator | None = None):
+    def generate(
+        self,
+        idx,
+        max_new_tokens: int,
+        temperature: float = 1.0,
+        top_k: int | None = None,
+        top_p: float | None = None,
+        use_cache: bool = True,
+        generator: torch.Generator | None = None,
+    ):
         """Yield max_new_tokens new tokens, each (B, 1), so a caller can stream them.
 
         temperature 0 = greedy.  The cached and uncached paths compute the same
@@ -445,8 +474,13 @@ class GPT(nn.Module):
             yield nxt
 
 
-def sample_next(logits, temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None,
-                generator: torch.Generator | None = None):
+def sample_next(
+    logits,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    top_p: float | None = None,
+    generator: torch.Generator | None = None,
+):
     """logits (B, V) -> token ids (B, 1)."""
     if temperature == 0:
         return logits.argmax(dim=-1, keepdim=True)

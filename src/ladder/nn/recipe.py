@@ -8,23 +8,33 @@ these functions, so what they measure is what the pipeline runs.
 from __future__ import annotations
 
 import math
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 import torch
 
 from ladder.nn import device as dev
 from ladder.nn import distributed
-from ladder.pipeline.config import Params, Train
 from ladder.nn.model import GPT, GPTConfig
+from ladder.pipeline.config import Params, Train
 
 
 def model_config(params: Params, size: str, vocab_size: int) -> GPTConfig:
     s, t = params.size(size), params.train_for(size)
-    return GPTConfig(vocab_size=vocab_size, block_size=t.seq_len, n_layer=s.n_layer, n_head=s.n_head,
-                     n_embd=s.n_embd, tie_weights=t.tie_weights, mup=t.mup, mup_base_width=t.mup_base_width,
-                     mup_base_head_dim=t.mup_base_head_dim, completep=t.completep, mup_base_depth=t.mup_base_depth,
-                     checkpoint_activations=t.activation_checkpointing,
-                     fp32_residual=t.fp32_residual)
+    return GPTConfig(
+        vocab_size=vocab_size,
+        block_size=t.seq_len,
+        n_layer=s.n_layer,
+        n_head=s.n_head,
+        n_embd=s.n_embd,
+        tie_weights=t.tie_weights,
+        mup=t.mup,
+        mup_base_width=t.mup_base_width,
+        mup_base_head_dim=t.mup_base_head_dim,
+        completep=t.completep,
+        mup_base_depth=t.mup_base_depth,
+        checkpoint_activations=t.activation_checkpointing,
+        fp32_residual=t.fp32_residual,
+    )
 
 
 def token_budget(t: Train, model: GPT) -> int:
@@ -83,8 +93,7 @@ def optimizer(model: GPT, lr: float, t: Train, device: torch.device) -> list[tor
         matrices = [g for g in groups if g["name"] == "hidden"]
         groups = [g for g in groups if g["name"] != "hidden"]
         opts.append(torch.optim.Muon(matrices, lr=lr, momentum=t.muon_momentum, adjust_lr_fn="match_rms_adamw"))
-    opts.insert(0, torch.optim.AdamW(groups, lr=lr, betas=(t.beta1, t.beta2), eps=eps,
-                                     fused=device.type == "cuda"))
+    opts.insert(0, torch.optim.AdamW(groups, lr=lr, betas=(t.beta1, t.beta2), eps=eps, fused=device.type == "cuda"))
     set_lr(opts, lr)
     return opts
 
@@ -96,9 +105,19 @@ def set_lr(opts: list[torch.optim.Optimizer], lr: float) -> None:
             g["lr"] = lr * g.get("lr_scale", 1.0)
 
 
-def step(model: GPT, forward, opts: list[torch.optim.Optimizer], scaler: torch.amp.GradScaler, batches: Iterable,
-         accum: int, t: Train, device: torch.device, dtype: str, inspect: Callable[[], None] | None = None,
-         wrapped: torch.nn.Module | None = None):
+def step(
+    model: GPT,
+    forward,
+    opts: list[torch.optim.Optimizer],
+    scaler: torch.amp.GradScaler,
+    batches: Iterable,
+    accum: int,
+    t: Train,
+    device: torch.device,
+    dtype: str,
+    inspect: Callable[[], None] | None = None,
+    wrapped: torch.nn.Module | None = None,
+):
     """One optimizer step: forward and backward over `accum` micro-batches, unscale, clip, update.
 
     `forward` is the model, its data-parallel `wrapped` module, or a compiled wrapper of either;

@@ -127,8 +127,10 @@ class Train(Strict):
     def _budget(self):
         micro = self.micro_batch * self.seq_len * self.devices
         if self.batch_tokens % micro:
-            raise ValueError(f"batch_tokens ({self.batch_tokens}) must be a multiple of micro_batch x seq_len x devices "
-                             f"({self.micro_batch} x {self.seq_len} x {self.devices} = {micro})")
+            raise ValueError(
+                f"batch_tokens ({self.batch_tokens}) must be a multiple of micro_batch x seq_len x devices "
+                f"({self.micro_batch} x {self.seq_len} x {self.devices} = {micro})"
+            )
         if self.tokens and self.flops:
             raise ValueError(f"set one budget: tokens ({self.tokens}) or flops ({self.flops:g}), not both")
         if self.optimizer == "muon" and self.parallel == "fsdp" and self.devices > 1:
@@ -200,8 +202,13 @@ class Sweep(Strict):
         return self
 
     def cells(self) -> list[str]:
-        return [f"{shape}-{p}-{lr}-{seed}" for shape in self.shapes for p in self.parametrizations
-                for lr in self.lrs for seed in self.seeds]
+        return [
+            f"{shape}-{p}-{lr}-{seed}"
+            for shape in self.shapes
+            for p in self.parametrizations
+            for lr in self.lrs
+            for seed in self.seeds
+        ]
 
 
 RUNG = re.compile(r"(w\d+-d\d+)-(\d+)")  # shape-budget, as DVC's matrix names it
@@ -239,8 +246,10 @@ class Scaling(Strict):
         for budget in self.budgets:
             left = [r for r in self.fitted() if r.endswith(f"-{budget}")]
             if len(left) < 4:
-                raise ValueError(f"holdout: leaves {len(left)} rungs to fit at budget {budget}; the law at each "
-                                 "budget has 3 parameters, so at least 4 are needed")
+                raise ValueError(
+                    f"holdout: leaves {len(left)} rungs to fit at budget {budget}; the law at each "
+                    "budget has 3 parameters, so at least 4 are needed"
+                )
         return self
 
     def rungs(self) -> list[str]:
@@ -288,24 +297,29 @@ class Params(Strict):
             t = self.train_for(name)  # validates the size's overrides
             for p in self.curriculum.warmup:
                 if t.seq_len % p.seq_len:
-                    raise ValueError(f"curriculum.warmup: seq_len {p.seq_len} must divide the train.seq_len "
-                                     f"of size {name} ({t.seq_len})")
+                    raise ValueError(
+                        f"curriculum.warmup: seq_len {p.seq_len} must divide the train.seq_len "
+                        f"of size {name} ({t.seq_len})"
+                    )
         for name in self.pipeline.sizes:
             if name not in self.sizes:
                 raise ValueError(f"pipeline.sizes names {name!r}, which is not under sizes:")
         scorer = self.curriculum.scorer
         if scorer not in self.pipeline.sizes:
             # the score stage (always in the DAG) needs the scorer's trained model
-            raise ValueError(f"curriculum.scorer: {scorer!r} must be one of pipeline.sizes "
-                             f"({', '.join(self.pipeline.sizes)})")
+            raise ValueError(
+                f"curriculum.scorer: {scorer!r} must be one of pipeline.sizes ({', '.join(self.pipeline.sizes)})"
+            )
         for shape in self.sweep.shapes:  # each cell's and rung's train block, checked now rather than when it runs
             for parametrization in self.sweep.parametrizations:
                 self._cell_size(shape, parametrization)
         for rung in self.scaling.rungs():
             self._rung_size(*RUNG.fullmatch(rung).groups())
         if self.pipeline.sizes[scorer] == "scored":
-            raise ValueError(f"pipeline.sizes.{scorer}: the scorer (curriculum.scorer) cannot train on "
-                             "the plan its own model orders; use base")
+            raise ValueError(
+                f"pipeline.sizes.{scorer}: the scorer (curriculum.scorer) cannot train on "
+                "the plan its own model orders; use base"
+            )
         return self
 
     def plan_for(self, size: str) -> str:
@@ -325,48 +339,53 @@ class Params(Strict):
         except ValidationError as e:
             raise ValueError(f"sizes.{name}.train.{_describe(e.errors()[0])}") from None
 
-    def cell(self, name: str) -> "Params":
+    def cell(self, name: str) -> Params:
         """The params one sweep cell trains with: a size of that name (the cell's width and depth,
         train: overridden by sweep.train and the parametrization), the cell's lr and seed."""
         if name not in self.sweep.cells():
-            raise ConfigError(f"params.yaml: sweep: no cell {name!r} (cells are shape-parametrization-lr-seed, "
-                              f"e.g. {self.sweep.cells()[0]})")
+            raise ConfigError(
+                f"params.yaml: sweep: no cell {name!r} (cells are shape-parametrization-lr-seed, "
+                f"e.g. {self.sweep.cells()[0]})"
+            )
         shape, parametrization, lr, seed = CELL.fullmatch(name).groups()
         return self._run(name, self._cell_size(shape, parametrization), lr=float(lr), seed=int(seed))
 
-    def rung(self, name: str) -> "Params":
+    def rung(self, name: str) -> Params:
         """The params one scaling rung trains with: a size of that name (the rung's width and depth and
         budget, train: overridden by scaling.train), the shipped lr, seed and parametrization."""
         if name not in self.scaling.rungs():
-            raise ConfigError(f"params.yaml: scaling: no rung {name!r} (rungs are shape-budget, "
-                              f"e.g. {self.scaling.rungs()[0]})")
+            raise ConfigError(
+                f"params.yaml: scaling: no rung {name!r} (rungs are shape-budget, e.g. {self.scaling.rungs()[0]})"
+            )
         return self._run(name, self._rung_size(*RUNG.fullmatch(name).groups()))
 
-    def derived(self, stage: str, name: str) -> "Params":
+    def derived(self, stage: str, name: str) -> Params:
         """The params a run of `stage` named `name` trains with: a size's are these params, a cell's
         and a rung's are built from their names."""
         return {"train": lambda n: self, "cell": self.cell, "rung": self.rung}[stage](name)
 
-    def _run(self, name: str, size: Size, **update) -> "Params":
+    def _run(self, name: str, size: Size, **update) -> Params:
         return self.model_copy(update={**update, "sizes": {name: size}, "pipeline": Pipeline(sizes={name: "base"})})
 
     def _cell_size(self, shape: str, parametrization: str) -> Size:
         rule = parametrization == "mup"
-        return self._shape_size("sweep", shape, self.sweep.head_dim,
-                                {**self.sweep.train, "mup": rule, "completep": rule})
+        return self._shape_size(
+            "sweep", shape, self.sweep.head_dim, {**self.sweep.train, "mup": rule, "completep": rule}
+        )
 
     def _rung_size(self, shape: str, budget: str) -> Size:
         s = self.scaling
         if set(s.train) & {"tokens", "flops", "tokens_per_param"}:
             raise ValueError("scaling.train: sets a budget; each rung's comes from scaling.budgets")
-        return self._shape_size("scaling", shape, s.head_dim,
-                                {**s.train, "tokens": int(budget), "flops": None})
+        return self._shape_size("scaling", shape, s.head_dim, {**s.train, "tokens": int(budget), "flops": None})
 
     def _shape_size(self, block: str, shape: str, head_dim: int, train: dict) -> Size:
         """A size of shape w<width>-d<depth> with head_dim-wide heads; `train` overrides the train: block,
         checked now, so an error names the params block it came from."""
         width, depth = map(int, SHAPE.fullmatch(shape).groups())
-        size = Size(n_layer=depth, n_head=width // head_dim, n_embd=width, train={**train, "mup_base_head_dim": head_dim})
+        size = Size(
+            n_layer=depth, n_head=width // head_dim, n_embd=width, train={**train, "mup_base_head_dim": head_dim}
+        )
         try:
             Train.model_validate({**self.train.model_dump(), **size.train})
         except ValidationError as e:

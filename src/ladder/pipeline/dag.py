@@ -11,9 +11,10 @@ Adding a stage: its record below, its module in stages/, its rule in workflow/ru
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from ladder.pipeline import paths
 
@@ -61,94 +62,204 @@ SHARDS = [paths.SHARDS["train"], paths.SHARDS["val"], paths.SHARD_INDEX]
 
 
 def _trains_on(plan: str) -> list[Path]:
-    return [*SHARDS, paths.Plan(plan).order, paths.Plan(plan).plan]
+    return [*SHARDS, paths.PlanFiles(plan).order, paths.PlanFiles(plan).plan]
 
 
-def _run_outputs(run: paths.Size) -> list[Path]:
+def _run_outputs(run: paths.RunFiles) -> list[Path]:
     """A cell's or a rung's: their result is their loss, so they keep no model."""
     return [run.config, run.summary, run.live]
 
 
 _RECORDS = [
-    Stage("download", "download", "fetch the corpus (data.source) into data/raw/", ("data",),
-          reads=lambda n: [paths.EMBEDDED, paths.EMBEDDED_SUMS],
-          writes=lambda n: [paths.RAW_DOCS, paths.RAW_MANIFEST], manifest=lambda n: paths.RAW_MANIFEST,
-          hashed=lambda m, n: [(paths.RAW_DOCS, m["sha256"])]),
-    Stage("subset", "subset", "sample, deduplicate and split into train/val (data/subset/)", ("seed", "subset"),
-          reads=lambda n: [paths.RAW_DOCS, paths.RAW_MANIFEST],
-          writes=lambda n: [*paths.SPLITS.values(), paths.SUBSET_STATS], manifest=lambda n: paths.SUBSET_STATS,
-          hashed=lambda m, n: [(paths.SPLITS[s], m["sha256"][s]) for s in paths.SPLITS]),
-    Stage("tokenizer", "tokenizer", "train a byte-level BPE tokenizer on the train split (data/tokenizer/)",
-          ("tokenizer",), reads=lambda n: [*paths.SPLITS.values(), paths.SUBSET_STATS],
-          writes=lambda n: [paths.TOKENIZER, paths.TOKENIZER_REPORT], manifest=lambda n: paths.TOKENIZER_REPORT,
-          hashed=lambda m, n: [(paths.TOKENIZER, m["sha256"])]),
-    Stage("shard", "shard", "tokenize both splits into binary shards (data/shards/)", ("shard",),
-          reads=lambda n: [*paths.SPLITS.values(), paths.SUBSET_STATS, paths.TOKENIZER, paths.TOKENIZER_REPORT],
-          writes=lambda n: SHARDS, manifest=lambda n: paths.SHARD_INDEX,
-          hashed=lambda m, n: [(paths.SHARDS[s] / f["file"], f["sha256"]) for s in paths.SHARDS for f in m[s]["shards"]]),
-    Stage("curriculum", "curriculum", "write the base staging plan training follows (data/curriculum/base/)",
-          ("seed", "curriculum.warmup", "curriculum.order", "curriculum.direction"),
-          reads=lambda n: [paths.SHARDS["train"], paths.SHARD_INDEX],
-          writes=lambda n: [paths.Plan("base").order, paths.Plan("base").plan],
-          manifest=lambda n: paths.Plan("base").plan, hashed=lambda m, n: [(paths.Plan("base").order, m["order_sha256"])]),
-    Stage("score", "score", "order documents by a trained size's loss: the scored plan (data/curriculum/scored/)",
-          ("curriculum.warmup", "curriculum.scorer", "curriculum.direction"),
-          reads=lambda n: [paths.SHARDS["train"], paths.SHARD_INDEX, paths.Size(n.scorer).model,
-                           paths.Size(n.scorer).config, paths.Size(n.scorer).summary, paths.TOKENIZER,
-                           paths.TOKENIZER_REPORT],
-          writes=lambda n: [paths.Plan("scored").order, paths.Plan("scored").plan, paths.Plan("scored").scores],
-          manifest=lambda n: paths.Plan("scored").plan,
-          hashed=lambda m, n: [(paths.Plan("scored").order, m["order_sha256"])],
-          note="the scorer's trained model orders the documents for sizes on the scored plan"),
-    Stage("train", "train", "train one size (results/<size>/), sweep cell (results/sweep/cells/<cell>/) or "
-          "scaling rung (results/scaling/rungs/<rung>/)", ("seed", "lr", "train", "sizes.{run}", "pipeline.sizes.{run}"),
-          per="size", reads=lambda n: _trains_on(n.plan),
-          writes=lambda n: [(s := paths.Size(n.run)).model, s.config, s.summary, s.live, *s.curves.values()],
-          manifest=lambda n: paths.Size(n.run).summary, hashed=lambda m, n: [(paths.Size(n.run).model, m["model_sha256"])],
-          keeps=lambda n: [paths.Size(n.run).ckpt],
-          plots=lambda n: dict(zip(paths.Size(n.run).curves.values(), ("train loss", "val loss")))),
-    Stage("eval", "evaluate", "evaluate one trained size and score its prediction (results/<size>/eval.json)",
-          ("seed", "eval"), per="size",
-          reads=lambda n: [(s := paths.Size(n.run)).model, s.config, s.summary, s.prediction, *s.curves.values(),
-                           paths.SHARDS["val"], paths.SHARD_INDEX, paths.SPLITS["val"], paths.SUBSET_STATS,
-                           paths.TOKENIZER, paths.TOKENIZER_REPORT],
-          writes=lambda n: [(s := paths.Size(n.run)).eval, s.provenance, s.samples, s.figure],
-          manifest=lambda n: paths.Size(n.run).provenance, metrics=lambda n: [paths.Size(n.run).eval]),
-    Stage("cell", "train", "one run of the learning-rate sweep: shape x parametrization x lr x seed",
-          ("train", "sweep.head_dim", "sweep.train"), per="cell", reads=lambda n: _trains_on("base"),
-          writes=lambda n: _run_outputs(paths.cell(n.run)), manifest=lambda n: paths.cell(n.run).summary,
-          keeps=lambda n: [paths.cell(n.run).ckpt],
-          note="the learning-rate sweep's runs (workflow/rules/sweep.smk); shape, lr and seed are in the name"),
-    Stage("sweep", "sweep", "report the learning-rate sweep: best lr per shape (results/sweep/optima.json, sweep.png)",
-          ("sweep.shapes", "sweep.parametrizations", "sweep.lrs", "sweep.seeds"),
-          reads=lambda n: [paths.cell(c).summary for c in n.cells] if n.cells is not None else [paths.SWEEP_CELLS],
-          writes=lambda n: [paths.SWEEP_OPTIMA, paths.SWEEP_FIGURE], manifest=lambda n: paths.SWEEP_OPTIMA,
-          note="best lr per shape and parametrization; not a metrics file: its numbers would swamp `dvc exp show`"),
-    Stage("rung", "train", "one run of the scaling ladder: a shape at a token budget, on the shipped recipe",
-          ("seed", "lr", "train", "scaling.head_dim", "scaling.train"), per="rung", reads=lambda n: _trains_on("base"),
-          writes=lambda n: _run_outputs(paths.rung(n.run)), manifest=lambda n: paths.rung(n.run).summary,
-          keeps=lambda n: [paths.rung(n.run).ckpt],
-          note="the scaling ladder's runs (workflow/rules/scaling.smk); shape and budget are in the name"),
-    Stage("fit", "fit", "fit the scaling law to the rungs (results/scaling/fit.json, fit.png)",
-          ("scaling.shapes", "scaling.budgets", "scaling.holdout", "scaling.n", "scaling.huber_delta",
-           "scaling.bootstrap", "scaling.interval"),
-          reads=lambda n: [paths.SHARD_INDEX, *([paths.rung(r).summary for r in n.rungs] if n.rungs is not None
-                                               else [paths.SCALING_RUNGS])],
-          writes=lambda n: [paths.FIT, paths.FIT_FIGURE], manifest=lambda n: paths.FIT,
-          note="the law per budget fitted to every rung's final val loss; not a metrics file, as the sweep's"),
-    Stage("predict", "predict", "predict a size's final val loss from the fit, before it trains "
-          "(results/<size>/prediction.json)", ("train", "sizes.{run}"), per="size",
-          reads=lambda n: [paths.FIT, paths.SHARD_INDEX], writes=lambda n: [paths.Size(n.run).prediction],
-          manifest=lambda n: paths.Size(n.run).prediction,
-          note="each size's final val loss from the fit alone (its N and D, never its training)"),
+    Stage(
+        name="download",
+        module="download",
+        help="fetch the corpus (data.source) into data/raw/",
+        params=("data",),
+        reads=lambda n: [paths.EMBEDDED, paths.EMBEDDED_SUMS],
+        writes=lambda n: [paths.RAW_DOCS, paths.RAW_MANIFEST],
+        manifest=lambda n: paths.RAW_MANIFEST,
+        hashed=lambda m, n: [(paths.RAW_DOCS, m["sha256"])],
+    ),
+    Stage(
+        name="subset",
+        module="subset",
+        help="sample, deduplicate and split into train/val (data/subset/)",
+        params=("seed", "subset"),
+        reads=lambda n: [paths.RAW_DOCS, paths.RAW_MANIFEST],
+        writes=lambda n: [*paths.SPLITS.values(), paths.SUBSET_STATS],
+        manifest=lambda n: paths.SUBSET_STATS,
+        hashed=lambda m, n: [(paths.SPLITS[s], m["sha256"][s]) for s in paths.SPLITS],
+    ),
+    Stage(
+        name="tokenizer",
+        module="tokenizer",
+        help="train a byte-level BPE tokenizer on the train split (data/tokenizer/)",
+        params=("tokenizer",),
+        reads=lambda n: [*paths.SPLITS.values(), paths.SUBSET_STATS],
+        writes=lambda n: [paths.TOKENIZER, paths.TOKENIZER_REPORT],
+        manifest=lambda n: paths.TOKENIZER_REPORT,
+        hashed=lambda m, n: [(paths.TOKENIZER, m["sha256"])],
+    ),
+    Stage(
+        name="shard",
+        module="shard",
+        help="tokenize both splits into binary shards (data/shards/)",
+        params=("shard",),
+        reads=lambda n: [*paths.SPLITS.values(), paths.SUBSET_STATS, paths.TOKENIZER, paths.TOKENIZER_REPORT],
+        writes=lambda n: SHARDS,
+        manifest=lambda n: paths.SHARD_INDEX,
+        hashed=lambda m, n: [(paths.SHARDS[s] / f["file"], f["sha256"]) for s in paths.SHARDS for f in m[s]["shards"]],
+    ),
+    Stage(
+        name="curriculum",
+        module="curriculum",
+        help="write the base staging plan training follows (data/curriculum/base/)",
+        params=("seed", "curriculum.warmup", "curriculum.order", "curriculum.direction"),
+        reads=lambda n: [paths.SHARDS["train"], paths.SHARD_INDEX],
+        writes=lambda n: [paths.PlanFiles("base").order, paths.PlanFiles("base").plan],
+        manifest=lambda n: paths.PlanFiles("base").plan,
+        hashed=lambda m, n: [(paths.PlanFiles("base").order, m["order_sha256"])],
+    ),
+    Stage(
+        name="score",
+        module="score",
+        help="order documents by a trained size's loss: the scored plan (data/curriculum/scored/)",
+        params=("curriculum.warmup", "curriculum.scorer", "curriculum.direction"),
+        reads=lambda n: [
+            paths.SHARDS["train"],
+            paths.SHARD_INDEX,
+            paths.RunFiles(n.scorer).model,
+            paths.RunFiles(n.scorer).config,
+            paths.RunFiles(n.scorer).summary,
+            paths.TOKENIZER,
+            paths.TOKENIZER_REPORT,
+        ],
+        writes=lambda n: [
+            paths.PlanFiles("scored").order,
+            paths.PlanFiles("scored").plan,
+            paths.PlanFiles("scored").scores,
+        ],
+        manifest=lambda n: paths.PlanFiles("scored").plan,
+        hashed=lambda m, n: [(paths.PlanFiles("scored").order, m["order_sha256"])],
+        note="the scorer's trained model orders the documents for sizes on the scored plan",
+    ),
+    Stage(
+        name="train",
+        module="train",
+        help="train one size (results/<size>/), sweep cell (results/sweep/cells/<cell>/) or "
+        "scaling rung (results/scaling/rungs/<rung>/)",
+        params=("seed", "lr", "train", "sizes.{run}", "pipeline.sizes.{run}"),
+        per="size",
+        reads=lambda n: _trains_on(n.plan),
+        writes=lambda n: [(s := paths.RunFiles(n.run)).model, s.config, s.summary, s.live, *s.curves.values()],
+        manifest=lambda n: paths.RunFiles(n.run).summary,
+        hashed=lambda m, n: [(paths.RunFiles(n.run).model, m["model_sha256"])],
+        keeps=lambda n: [paths.RunFiles(n.run).ckpt],
+        plots=lambda n: dict(zip(paths.RunFiles(n.run).curves.values(), ("train loss", "val loss"))),
+    ),
+    Stage(
+        name="eval",
+        module="evaluate",
+        help="evaluate one trained size and score its prediction (results/<size>/eval.json)",
+        params=("seed", "eval"),
+        per="size",
+        reads=lambda n: [
+            (s := paths.RunFiles(n.run)).model,
+            s.config,
+            s.summary,
+            s.prediction,
+            *s.curves.values(),
+            paths.SHARDS["val"],
+            paths.SHARD_INDEX,
+            paths.SPLITS["val"],
+            paths.SUBSET_STATS,
+            paths.TOKENIZER,
+            paths.TOKENIZER_REPORT,
+        ],
+        writes=lambda n: [(s := paths.RunFiles(n.run)).eval, s.provenance, s.samples, s.figure],
+        manifest=lambda n: paths.RunFiles(n.run).provenance,
+        metrics=lambda n: [paths.RunFiles(n.run).eval],
+    ),
+    Stage(
+        name="cell",
+        module="train",
+        help="one run of the learning-rate sweep: shape x parametrization x lr x seed",
+        params=("train", "sweep.head_dim", "sweep.train"),
+        per="cell",
+        reads=lambda n: _trains_on("base"),
+        writes=lambda n: _run_outputs(paths.cell(n.run)),
+        manifest=lambda n: paths.cell(n.run).summary,
+        keeps=lambda n: [paths.cell(n.run).ckpt],
+        note="the learning-rate sweep's runs (workflow/rules/sweep.smk); shape, lr and seed are in the name",
+    ),
+    Stage(
+        name="sweep",
+        module="sweep",
+        help="report the learning-rate sweep: best lr per shape (results/sweep/optima.json, sweep.png)",
+        params=("sweep.shapes", "sweep.parametrizations", "sweep.lrs", "sweep.seeds"),
+        reads=lambda n: [paths.cell(c).summary for c in n.cells] if n.cells is not None else [paths.SWEEP_CELLS],
+        writes=lambda n: [paths.SWEEP_OPTIMA, paths.SWEEP_FIGURE],
+        manifest=lambda n: paths.SWEEP_OPTIMA,
+        note="best lr per shape and parametrization; not a metrics file: its numbers would swamp `dvc exp show`",
+    ),
+    Stage(
+        name="rung",
+        module="train",
+        help="one run of the scaling ladder: a shape at a token budget, on the shipped recipe",
+        params=("seed", "lr", "train", "scaling.head_dim", "scaling.train"),
+        per="rung",
+        reads=lambda n: _trains_on("base"),
+        writes=lambda n: _run_outputs(paths.rung(n.run)),
+        manifest=lambda n: paths.rung(n.run).summary,
+        keeps=lambda n: [paths.rung(n.run).ckpt],
+        note="the scaling ladder's runs (workflow/rules/scaling.smk); shape and budget are in the name",
+    ),
+    Stage(
+        name="fit",
+        module="fit",
+        help="fit the scaling law to the rungs (results/scaling/fit.json, fit.png)",
+        params=(
+            "scaling.shapes",
+            "scaling.budgets",
+            "scaling.holdout",
+            "scaling.n",
+            "scaling.huber_delta",
+            "scaling.bootstrap",
+            "scaling.interval",
+        ),
+        reads=lambda n: [
+            paths.SHARD_INDEX,
+            *([paths.rung(r).summary for r in n.rungs] if n.rungs is not None else [paths.SCALING_RUNGS]),
+        ],
+        writes=lambda n: [paths.FIT, paths.FIT_FIGURE],
+        manifest=lambda n: paths.FIT,
+        note="the law per budget fitted to every rung's final val loss; not a metrics file, as the sweep's",
+    ),
+    Stage(
+        name="predict",
+        module="predict",
+        help="predict a size's final val loss from the fit, before it trains (results/<size>/prediction.json)",
+        params=("train", "sizes.{run}"),
+        per="size",
+        reads=lambda n: [paths.FIT, paths.SHARD_INDEX],
+        writes=lambda n: [paths.RunFiles(n.run).prediction],
+        manifest=lambda n: paths.RunFiles(n.run).prediction,
+        note="each size's final val loss from the fit alone (its N and D, never its training)",
+    ),
 ]
 STAGES: dict[str, Stage] = {s.name: s for s in _RECORDS}
 
 
 def names(params: Params, stage: str, run: str | None = None) -> Names:
     """A job's names, from params."""
-    return Names(run=run, plan=params.plan_for(run) if STAGES[stage].per == "size" else "base",
-                 scorer=params.curriculum.scorer, cells=tuple(params.sweep.cells()), rungs=tuple(params.scaling.rungs()))
+    return Names(
+        run=run,
+        plan=params.plan_for(run) if STAGES[stage].per == "size" else "base",
+        scorer=params.curriculum.scorer,
+        cells=tuple(params.sweep.cells()),
+        rungs=tuple(params.scaling.rungs()),
+    )
 
 
 def runs(params: Params, stage: str) -> list[str | None]:
@@ -195,9 +306,9 @@ def manifest(stage: str, run: str | None = None) -> Path:
     return STAGES[stage].manifest(Names(run=run))
 
 
-def folder(stage: str, run: str) -> paths.Size:
+def folder(stage: str, run: str) -> paths.RunFiles:
     """The folder a training run of `stage` (train, cell or rung) writes."""
-    return {"size": paths.Size, "cell": paths.cell, "rung": paths.rung}[STAGES[stage].per](run)
+    return {"size": paths.RunFiles, "cell": paths.cell, "rung": paths.rung}[STAGES[stage].per](run)
 
 
 def inputs(params: Params, stage: str, run: str | None = None) -> list[Path]:
@@ -208,12 +319,18 @@ def inputs(params: Params, stage: str, run: str | None = None) -> list[Path]:
 
 
 # dvc.yaml: how a stage with a job per size, cell or rung loops, and the names its files get there
-LOOPS = {"size": ("foreach: ${pipeline.sizes}", Names(run="${key}", plan="${item}")),
-         "cell": ("matrix:\n      shape: ${sweep.shapes}\n      param: ${sweep.parametrizations}\n"
-                  "      lr: ${sweep.lrs}\n      seed: ${sweep.seeds}",
-                  Names(run="${item.shape}-${item.param}-${item.lr}-${item.seed}")),
-         "rung": ("matrix:\n      shape: ${scaling.shapes}\n      budget: ${scaling.budgets}",
-                  Names(run="${item.shape}-${item.budget}"))}
+LOOPS = {
+    "size": ("foreach: ${pipeline.sizes}", Names(run="${key}", plan="${item}")),
+    "cell": (
+        "matrix:\n      shape: ${sweep.shapes}\n      param: ${sweep.parametrizations}\n"
+        "      lr: ${sweep.lrs}\n      seed: ${sweep.seeds}",
+        Names(run="${item.shape}-${item.param}-${item.lr}-${item.seed}"),
+    ),
+    "rung": (
+        "matrix:\n      shape: ${scaling.shapes}\n      budget: ${scaling.budgets}",
+        Names(run="${item.shape}-${item.budget}"),
+    ),
+}
 HEADER = """\
 # Generated from src/ladder/pipeline/dag.py by `ladder dag --write`: edit the stage records there, not this.
 # The ladder pipeline for DVC: `dvc repro`, `dvc exp run -S lr=3e-4`, `dvc exp show`, `dvc plots diff`.
@@ -249,11 +366,17 @@ def dvc_yaml(code_files: Callable[[str], tuple[str, ...]]) -> str:
             out.append(f"{pad}metrics:")
             out += [f"{pad}  - {p}: {{persist: true}}" for p in metrics]
         if plots:
-            out.append(f"{pad}plots:   # per size, so `dvc plots show` / `dvc plots diff HEAD <exp>` draw those that exist")
+            out.append(
+                f"{pad}plots:   # per size, so `dvc plots show` / `dvc plots diff HEAD <exp>` draw those that exist"
+            )
             for p, label in plots.items():
-                out += [f"{pad}  - {p}:", f"{pad}      persist: true",
-                        f"{pad}      title: \"{n.run}: {label} ({n.plan} plan)\"",
-                        f"{pad}      x: tokens", f"{pad}      y: {Path(p).stem}", f"{pad}      y_label: {label}"]
+                out += [
+                    f"{pad}  - {p}:",
+                    f"{pad}      persist: true",
+                    f'{pad}      title: "{n.run}: {label} ({n.plan} plan)"',
+                    f"{pad}      x: tokens",
+                    f"{pad}      y: {Path(p).stem}",
+                    f"{pad}      y_label: {label}",
+                ]
         out.append("")
     return "\n".join(out)
-

@@ -11,8 +11,8 @@ import hashlib
 import json
 import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 
 class LadderError(Exception):
@@ -98,8 +98,10 @@ def read_json(path: str | os.PathLike):
     try:
         return json.loads(Path(path).read_text())
     except ValueError as e:  # UnicodeDecodeError included
-        raise BrokenFile(f"{path}: not valid JSON ({str(e).splitlines()[0]}); rerun the stage that writes it "
-                         "or restore it with `dvc checkout`") from None
+        raise BrokenFile(
+            f"{path}: not valid JSON ({str(e).splitlines()[0]}); rerun the stage that writes it "
+            "or restore it with `dvc checkout`"
+        ) from None
 
 
 def sha256_file(path: str | os.PathLike, chunk: int = 1 << 22) -> str:
@@ -118,8 +120,10 @@ def user_target(path: str | os.PathLike, earlier, what: str) -> Path:
     if not path.exists() or (path.is_dir() and not any(path.iterdir())) or earlier(path):
         return path
     kind = "a folder" if path.is_dir() else "a file"
-    raise LadderError(f"{path}: already exists and is {kind} this command did not write; "
-                      f"name a new path for the {what} (or remove it first)")
+    raise LadderError(
+        f"{path}: already exists and is {kind} this command did not write; "
+        f"name a new path for the {what} (or remove it first)"
+    )
 
 
 def is_png(path: Path) -> bool:

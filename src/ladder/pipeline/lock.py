@@ -24,8 +24,8 @@ import contextlib
 import fcntl
 import os
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from ladder.pipeline.files import LadderError
 from ladder.pipeline.paths import LOCKS
@@ -100,7 +100,7 @@ def _dvc_holder() -> str | None:
         os.close(fd)
     try:
         argv = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
-        cmd = " ".join(["dvc", *argv[next(i for i, a in enumerate(argv) if Path(a).name == "dvc") + 1:]]).strip()
+        cmd = " ".join(["dvc", *argv[next(i for i, a in enumerate(argv) if Path(a).name == "dvc") + 1 :]]).strip()
     except (OSError, StopIteration):
         cmd = "dvc"
     return f"{DVC_LOCK}: locked by PID {pid or '?'} running `{cmd}`"

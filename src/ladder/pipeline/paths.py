@@ -37,18 +37,18 @@ LOCKS = Path(".ladder/locks")  # one per stage job, held while it runs (pipeline
 LOG = {"csv": RESULTS / "log.csv", "md": RESULTS / "log.md"}  # `ladder log`: one row per run
 
 SWEEP = RESULTS / "sweep"
-SWEEP_CELLS = SWEEP / "cells"  # one folder per cell, laid out as a size's (Size)
+SWEEP_CELLS = SWEEP / "cells"  # one folder per cell, laid out as a size's (RunFiles)
 SWEEP_OPTIMA = SWEEP / "optima.json"
 SWEEP_FIGURE = SWEEP / "sweep.png"
 
 SCALING = RESULTS / "scaling"
-SCALING_RUNGS = SCALING / "rungs"  # one folder per rung, laid out as a size's (Size)
+SCALING_RUNGS = SCALING / "rungs"  # one folder per rung, laid out as a size's (RunFiles)
 FIT = SCALING / "fit.json"
 FIT_FIGURE = SCALING / "fit.png"
 
 
 @dataclass(frozen=True)
-class Plan:
+class PlanFiles:
     """A curriculum plan: `base` (the curriculum stage) or `scored` (the score stage)."""
 
     name: str
@@ -60,7 +60,7 @@ class Plan:
 
 
 @dataclass(frozen=True)
-class Size:
+class RunFiles:
     """What one size's train, predict and eval stages write, and what the tools write beside it; a sweep
     cell and a scaling rung are laid out the same way under results/sweep/cells/ and results/scaling/rungs/."""
 
@@ -86,9 +86,9 @@ class Size:
     attention = property(lambda self: self.folder / "attention.png")
 
 
-def cell(name: str) -> Size:
-    return Size(name, SWEEP_CELLS)
+def cell(name: str) -> RunFiles:
+    return RunFiles(name, SWEEP_CELLS)
 
 
-def rung(name: str) -> Size:
-    return Size(name, SCALING_RUNGS)
+def rung(name: str) -> RunFiles:
+    return RunFiles(name, SCALING_RUNGS)

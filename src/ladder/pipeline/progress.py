@@ -32,12 +32,16 @@ def progress(total: float | None = None, desc: str = "", unit: str = "it", quiet
 
     Bytes are counted in k/M/G; steps, windows and items as plain integers ("12/40 step")."""
     tty = sys.stderr.isatty()
-    return tqdm(**{
-        "total": total, "desc": desc, "unit": unit,
-        "unit_scale": unit == "B",
-        "dynamic_ncols": tty,
-        "mininterval": 0.5 if tty else 10,
-        "disable": quiet or os.environ.get("LADDER_PROGRESS") == "0",
-        "file": sys.stderr if tty else Lines(sys.stderr),
-        **kw,
-    })
+    return tqdm(
+        **{
+            "total": total,
+            "desc": desc,
+            "unit": unit,
+            "unit_scale": unit == "B",
+            "dynamic_ncols": tty,
+            "mininterval": 0.5 if tty else 10,
+            "disable": quiet or os.environ.get("LADDER_PROGRESS") == "0",
+            "file": sys.stderr if tty else Lines(sys.stderr),
+            **kw,
+        }
+    )

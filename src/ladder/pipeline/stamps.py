@@ -91,10 +91,15 @@ def _file_sha(path: Path) -> str | None:
 def stamp(params: Params, stage: str, size: str | None = None) -> dict[str, str]:
     """sha256 of the stage's params slice, of its code files and of its input manifests."""
     # the files the workflow declares (the project's src/), else the installed package's
-    code = {f: _file_sha(Path(f) if Path(f).is_file() else PACKAGE / f.removeprefix("src/ladder/"))
-            for f in code_files(stage)}
-    return {"params": _sha(params_of(params, stage, size)), "code": _sha(code),
-            "inputs": _sha({str(f): _file_sha(f) for f in dag.inputs(params, stage, size)})}
+    code = {
+        f: _file_sha(Path(f) if Path(f).is_file() else PACKAGE / f.removeprefix("src/ladder/"))
+        for f in code_files(stage)
+    }
+    return {
+        "params": _sha(params_of(params, stage, size)),
+        "code": _sha(code),
+        "inputs": _sha({str(f): _file_sha(f) for f in dag.inputs(params, stage, size)}),
+    }
 
 
 def built_from(stage: str, size: str | None = None) -> dict | None:
@@ -128,8 +133,14 @@ def write_snapshots(params: Params) -> None:
         now = stamp(params, stage, size)
         stale = sorted(k for k in now if was is not None and was.get(k) != now[k])
         stale += ["outputs"] if (stage, size) in broken else []
-        text = json.dumps({"params": params_of(params, stage, size)} | ({"stale": stale} if stale else {}),
-                          indent=1, sort_keys=True) + "\n"
+        text = (
+            json.dumps(
+                {"params": params_of(params, stage, size)} | ({"stale": stale} if stale else {}),
+                indent=1,
+                sort_keys=True,
+            )
+            + "\n"
+        )
         f = paths.SNAPSHOTS / f"{job_name(stage, size)}.json"
         if not f.exists() or f.read_text() != text:
             atomic_write_text(f, text)
@@ -149,9 +160,11 @@ def align_dates(params: Params) -> None:
     """Date the outputs of every stage built from what is there now no earlier than its input
     manifests, so that Snakemake's timestamps agree with the stamps. Dates only: no content is
     touched, and a stage that is stale, or misses an output, is left for Snakemake to rerun."""
-    current = [(stage, size) for stage, size in jobs(params)
-               if built_from(stage, size) == stamp(params, stage, size)
-               and all(o.exists() for o in dag.outputs(stage, size))]
+    current = [
+        (stage, size)
+        for stage, size in jobs(params)
+        if built_from(stage, size) == stamp(params, stage, size) and all(o.exists() for o in dag.outputs(stage, size))
+    ]
     for _ in range(3):  # score sits between trains: a few passes reach a fixed point
         moved = False
         for stage, size in current:

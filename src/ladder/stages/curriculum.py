@@ -18,11 +18,11 @@ import zlib
 
 import numpy as np
 
+from ladder.data.plans import write_plan
+from ladder.nn.loader import Concat, documents
 from ladder.pipeline import paths, stamps
 from ladder.pipeline.config import Params, load
 from ladder.pipeline.files import need, read_json
-from ladder.nn.loader import Concat, documents
-from ladder.data.plans import write_plan
 
 
 def difficulty(order: str, index: dict, starts: np.ndarray, lengths: np.ndarray, seed: int) -> np.ndarray:
@@ -32,8 +32,9 @@ def difficulty(order: str, index: dict, starts: np.ndarray, lengths: np.ndarray,
         return lengths.astype(np.float64)
     # compressibility: compressed over raw size of the document's ids, read one document at a time
     tokens = Concat("train", index)
-    return np.array([len(zlib.compress(tokens.read(int(a), int(n)).tobytes(), 1)) / max(1, 2 * n)
-                     for a, n in zip(starts, lengths)])
+    return np.array(
+        [len(zlib.compress(tokens.read(int(a), int(n)).tobytes(), 1)) / max(1, 2 * n) for a, n in zip(starts, lengths)]
+    )
 
 
 def run(params: Params) -> dict:
@@ -42,7 +43,8 @@ def run(params: Params) -> dict:
     starts, lengths = documents(index)
     score = None if cfg.order == "none" else difficulty(cfg.order, index, starts, lengths, seed)
     info = {"order": cfg.order, "built_from": stamps.stamp(params, "curriculum")} | (
-        {"seed": seed} if cfg.order == "random" else {})
+        {"seed": seed} if cfg.order == "random" else {}
+    )
     return write_plan("base", cfg, index, starts, lengths, score, info, directed=cfg.order != "random")
 
 

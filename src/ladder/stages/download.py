@@ -12,11 +12,11 @@ import json
 import struct
 from pathlib import Path
 
+from ladder.data.sources import SourceError, check_text, documents, file_format
 from ladder.pipeline import paths, stamps
 from ladder.pipeline.config import Params, load
 from ladder.pipeline.files import atomic, write_json
 from ladder.pipeline.progress import log, progress
-from ladder.data.sources import SourceError, check_text, documents, file_format
 
 
 def varint(buf: bytes, i: int) -> tuple[int, int]:
@@ -81,8 +81,11 @@ def run(params: Params) -> dict:
     docs, desc = documents(cfg)
     h = hashlib.sha256()
     n_docs = n_bytes = 0
-    with atomic(paths.RAW_DOCS, paths.RAW_MANIFEST) as (tmp_docs, tmp_manifest), open(tmp_docs, "w") as out, \
-            progress(expected_bytes(cfg, desc), desc="download", unit="B") as bar:
+    with (
+        atomic(paths.RAW_DOCS, paths.RAW_MANIFEST) as (tmp_docs, tmp_manifest),
+        open(tmp_docs, "w") as out,
+        progress(expected_bytes(cfg, desc), desc="download", unit="B") as bar,
+    ):
         for doc, where in docs:
             doc = doc.strip()
             if not doc:
@@ -102,9 +105,15 @@ def run(params: Params) -> dict:
         out.close()
         if n_docs == 0:
             raise SourceError(f"data.source: {cfg.source!r} yielded no text (empty corpus)")
-        manifest = {"source": desc, "documents": n_docs, "text_bytes": n_bytes,
-                    "sha256": h.hexdigest(), "max_docs": cfg.max_docs, "max_bytes": cfg.max_bytes,
-                    "built_from": stamps.stamp(params, "download")}
+        manifest = {
+            "source": desc,
+            "documents": n_docs,
+            "text_bytes": n_bytes,
+            "sha256": h.hexdigest(),
+            "max_docs": cfg.max_docs,
+            "max_bytes": cfg.max_bytes,
+            "built_from": stamps.stamp(params, "download"),
+        }
         write_json(tmp_manifest, manifest)
     log.info("download: %d documents, %.1f MB of text -> %s", n_docs, n_bytes / 1e6, paths.RAW_DOCS)
     return manifest

@@ -28,17 +28,17 @@ import torch.nn.functional as F
 
 from ladder.analysis import figures
 from ladder.data import tokens
-from ladder.pipeline import paths, stamps
-from ladder.nn import device as dev
 from ladder.data.cloze import cloze_items
+from ladder.data.sources import documents
+from ladder.nn import device as dev
 from ladder.nn.checkpoint import load_trained
+from ladder.nn.loader import Concat, to_device, val_batches, verify, windows
+from ladder.nn.model import GPT
+from ladder.pipeline import paths, stamps
 from ladder.pipeline.config import Data, Eval, Params, load
 from ladder.pipeline.dag import params_of
 from ladder.pipeline.files import atomic, need, read_json, sha256_file, write_json
-from ladder.nn.loader import Concat, to_device, val_batches, verify, windows
-from ladder.nn.model import GPT
 from ladder.pipeline.progress import log, progress
-from ladder.data.sources import documents
 
 
 def unigram_logprobs(index: dict) -> np.ndarray:
@@ -93,18 +93,21 @@ def cloze(model: GPT, tok, items: list[dict], nbytes: np.ndarray, device, dtype,
         scores = []
         for choice in item["choices"]:
             cont = tok.encode(" " + choice).ids[: block // 2]
-            ids = ctx[-(block + 1 - len(cont)):] + cont
+            ids = ctx[-(block + 1 - len(cont)) :] + cont
             x = torch.tensor([ids[:-1]], device=device)
             with dev.autocast(device, dtype):
                 logits, _ = model(x)
-            logp = torch.log_softmax(logits.float()[0, -len(cont):], dim=-1)
-            target = torch.tensor(ids[-len(cont):], device=device)
+            logp = torch.log_softmax(logits.float()[0, -len(cont) :], dim=-1)
+            target = torch.tensor(ids[-len(cont) :], device=device)
             scores.append(logp.gather(1, target[:, None]).sum().item() / max(1, int(nbytes[cont].sum())))
         correct += int(np.argmax(scores) == item["answer"])
     n = len(items)
-    return {"items": n, "choices": len(items[0]["choices"]) if n else 0,
-            "accuracy": round(correct / n, 4) if n else None,
-            "chance": round(1 / len(items[0]["choices"]), 4) if n else None}
+    return {
+        "items": n,
+        "choices": len(items[0]["choices"]) if n else 0,
+        "accuracy": round(correct / n, 4) if n else None,
+        "chance": round(1 / len(items[0]["choices"]), 4) if n else None,
+    }
 
 
 def samples(model: GPT, tok, cfg: Eval, seed: int, device) -> list[dict]:
@@ -113,8 +116,12 @@ def samples(model: GPT, tok, cfg: Eval, seed: int, device) -> list[dict]:
         ids = torch.tensor([tok.encode(prompt).ids], device=device)
         for mode, temperature in (("greedy", 0.0), ("sampled", cfg.temperature)):
             gen = torch.Generator(device=device).manual_seed(seed)
-            new = [t.item() for t in model.generate(ids, cfg.max_new_tokens, temperature=temperature,
-                                                    top_k=cfg.top_k, top_p=cfg.top_p, generator=gen)]
+            new = [
+                t.item()
+                for t in model.generate(
+                    ids, cfg.max_new_tokens, temperature=temperature, top_k=cfg.top_k, top_p=cfg.top_p, generator=gen
+                )
+            ]
             out.append({"prompt": prompt, "mode": mode, "text": prompt + tok.decode(new)})
     return out
 
@@ -134,7 +141,8 @@ def scored(prediction: dict, train: dict) -> dict:
         "actual_val_loss": actual,
         "error": round(actual / prediction["predicted_val_loss"] - 1, 5),
         "inside_interval": lo <= actual <= hi,
-        "written_before_training": train.get("started_at") is not None and prediction["written_at"] < train["started_at"],
+        "written_before_training": train.get("started_at") is not None
+        and prediction["written_at"] < train["started_at"],
     }
 
 
@@ -146,16 +154,33 @@ def run(params: Params, size: str) -> dict:
     index = verify()
     tok = tokens.load()
     model = load_trained(size, device)
-    train = read_json(paths.Size(size).summary)
-    curves = figures.curves([paths.Size(size)])
-    prediction = scored(read_json(need(paths.Size(size).prediction, f"the prediction for {size} (stage predict@{size})")),
-                        train)
+    train = read_json(paths.RunFiles(size).summary)
+    curves = figures.curves([paths.RunFiles(size)])
+    prediction = scored(
+        read_json(need(paths.RunFiles(size).prediction, f"the prediction for {size} (stage predict@{size})")), train
+    )
     dtype = dev.precision(device, train["dtype"])
-    nbytes, uni, rows, seq_len = tokens.token_bytes(tok), unigram_logprobs(index), train["micro_batch"], model.config.block_size
-    val = score(model, val_batches(index, rows, seq_len, cfg.max_tokens), nbytes, uni, device, dtype,
-                f"eval@{size} val")
-    extra = {name: score(model, extra_set(path, tok, index["eot_id"], rows, seq_len, cfg.max_tokens, params.data),
-                         nbytes, uni, device, dtype, f"eval@{size} {name}") for name, path in cfg.extra.items()}
+    nbytes, uni, rows, seq_len = (
+        tokens.token_bytes(tok),
+        unigram_logprobs(index),
+        train["micro_batch"],
+        model.config.block_size,
+    )
+    val = score(
+        model, val_batches(index, rows, seq_len, cfg.max_tokens), nbytes, uni, device, dtype, f"eval@{size} val"
+    )
+    extra = {
+        name: score(
+            model,
+            extra_set(path, tok, index["eot_id"], rows, seq_len, cfg.max_tokens, params.data),
+            nbytes,
+            uni,
+            device,
+            dtype,
+            f"eval@{size} {name}",
+        )
+        for name, path in cfg.extra.items()
+    }
     quiz = cloze(model, tok, cloze_items(cfg, params.seed), nbytes, device, dtype, f"eval@{size} cloze")
     generated = samples(model, tok, cfg, params.seed, device)
     metrics = {  # what people compare across sizes and experiments, nothing more
@@ -185,19 +210,32 @@ def run(params: Params, size: str) -> dict:
         "params_used": train["params_used"] | params_of(params, "eval", size),
         "built_from": stamps.stamp(params, "eval", size),
     }
-    out = paths.Size(size)
+    out = paths.RunFiles(size)
     md = [f"# Samples from {size}\n"] + [f"## {s['mode']}: {s['prompt']!r}\n\n{s['text']}\n" for s in generated]
     with atomic(out.eval, out.provenance, out.samples, out.figure) as (tmp_eval, tmp_provenance, tmp_md, tmp_png):
         write_json(tmp_eval, metrics)
         write_json(tmp_provenance, provenance)
         tmp_md.write_text("\n".join(md))
         figures.draw(curves, tmp_png, f"{size}: loss against tokens ({train['tokens']:,} trained)", prediction)
-    log.info("eval@%s: val loss %.4f, %.4f bits/byte (unigram %.4f), perplexity %.1f, cloze %s (chance %s)",
-             size, val["loss"], val["bits_per_byte"], val["unigram_bits_per_byte"], val["perplexity"],
-             quiz["accuracy"], quiz["chance"])
-    log.info("eval@%s: predicted %.4f [%.4f, %.4f], reached %.4f in training (%+.2f%%%s)", size,
-             prediction["predicted_val_loss"], *prediction["interval"], prediction["actual_val_loss"],
-             100 * prediction["error"], "" if prediction["inside_interval"] else ", outside the interval")
+    log.info(
+        "eval@%s: val loss %.4f, %.4f bits/byte (unigram %.4f), perplexity %.1f, cloze %s (chance %s)",
+        size,
+        val["loss"],
+        val["bits_per_byte"],
+        val["unigram_bits_per_byte"],
+        val["perplexity"],
+        quiz["accuracy"],
+        quiz["chance"],
+    )
+    log.info(
+        "eval@%s: predicted %.4f [%.4f, %.4f], reached %.4f in training (%+.2f%%%s)",
+        size,
+        prediction["predicted_val_loss"],
+        *prediction["interval"],
+        prediction["actual_val_loss"],
+        100 * prediction["error"],
+        "" if prediction["inside_interval"] else ", outside the interval",
+    )
     return metrics
 
 

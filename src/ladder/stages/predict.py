@@ -16,10 +16,10 @@ import torch
 
 from ladder.analysis import scaling
 from ladder.nn import recipe
+from ladder.nn.model import GPT
 from ladder.pipeline import paths, stamps
 from ladder.pipeline.config import Params, load
 from ladder.pipeline.files import atomic, need, read_json, write_json
-from ladder.nn.model import GPT
 from ladder.pipeline.progress import log
 
 
@@ -50,19 +50,33 @@ def run(params: Params, size: str) -> dict:
         "written_at": time.time(),  # eval@size checks it against the training's start
         "built_from": stamps.stamp(params, "predict", size),
     }
-    with atomic(paths.Size(size).prediction) as (tmp,):
+    with atomic(paths.RunFiles(size).prediction) as (tmp,):
         write_json(tmp, result)
-    log.info("predict@%s: val loss %.4f (%g%% interval %.4f-%.4f) at N=%.3g, D=%.3g (%.3gx the largest rung in N, "
-             "%.3gx outside the budgets in D)", size, p.value, 100 * fit["interval"], p.low, p.high, n, d, p.beyond_n,
-             p.beyond_d)
+    log.info(
+        "predict@%s: val loss %.4f (%g%% interval %.4f-%.4f) at N=%.3g, D=%.3g (%.3gx the largest rung in N, "
+        "%.3gx outside the budgets in D)",
+        size,
+        p.value,
+        100 * fit["interval"],
+        p.low,
+        p.high,
+        n,
+        d,
+        p.beyond_n,
+        p.beyond_d,
+    )
     for w in warnings:
         log.warning("predict@%s: %s", size, w)
     return result
 
 
 def add_arguments(p) -> None:
-    p.add_argument("--size", required=True, help="a size under sizes: (reads results/scaling/fit.json and the "
-                   "size's shape and budget: train.*, sizes.<size>.*; never its training)")
+    p.add_argument(
+        "--size",
+        required=True,
+        help="a size under sizes: (reads results/scaling/fit.json and the "
+        "size's shape and budget: train.*, sizes.<size>.*; never its training)",
+    )
 
 
 def main(args) -> None:

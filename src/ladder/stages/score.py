@@ -21,13 +21,13 @@ import torch
 import torch.nn.functional as F
 
 from ladder.data import tokens
-from ladder.pipeline import paths, stamps
+from ladder.data.plans import write_plan
 from ladder.nn import device as dev
 from ladder.nn.checkpoint import load_trained
+from ladder.nn.loader import Concat, documents, to_device, verify
+from ladder.pipeline import paths, stamps
 from ladder.pipeline.config import Params, load
 from ladder.pipeline.files import need, read_json
-from ladder.nn.loader import Concat, documents, to_device, verify
-from ladder.data.plans import write_plan
 from ladder.pipeline.progress import log, progress
 
 PREVIEW_TOKENS = 24
@@ -51,8 +51,16 @@ def document_losses(model, index: dict, starts: np.ndarray, rows: int, device, d
             x[r, :k], y[r, :k] = window[:-1], window[1:]
         with dev.autocast(device, dtype):
             logits, _ = model(to_device(torch.from_numpy(x), device))
-        loss = F.cross_entropy(logits.float().flatten(0, 1), to_device(torch.from_numpy(y), device).flatten(),
-                               ignore_index=-1, reduction="none").cpu().numpy()
+        loss = (
+            F.cross_entropy(
+                logits.float().flatten(0, 1),
+                to_device(torch.from_numpy(y), device).flatten(),
+                ignore_index=-1,
+                reduction="none",
+            )
+            .cpu()
+            .numpy()
+        )
         pos = (np.asarray(group)[:, None] + np.arange(L)).ravel()  # where each prediction is made from
         keep = y.ravel() >= 0
         doc = np.searchsorted(starts, pos[keep], side="right") - 1
@@ -65,8 +73,14 @@ def document_losses(model, index: dict, starts: np.ndarray, rows: int, device, d
 
 def previews(tok, index: dict, starts: np.ndarray, losses: np.ndarray, which: np.ndarray) -> list[dict]:
     tokens = Concat("train", index)
-    return [{"document": int(d), "loss": round(float(losses[d]), 4),
-             "text": tok.decode(tokens.read(int(starts[d]) + 1, PREVIEW_TOKENS).tolist())} for d in which]
+    return [
+        {
+            "document": int(d),
+            "loss": round(float(losses[d]), 4),
+            "text": tok.decode(tokens.read(int(starts[d]) + 1, PREVIEW_TOKENS).tolist()),
+        }
+        for d in which
+    ]
 
 
 def run(params: Params) -> dict:
@@ -74,7 +88,7 @@ def run(params: Params) -> dict:
     device = dev.pick()
     dev.setup(device)
     index = verify()
-    summary = read_json(need(paths.Size(cfg.scorer).summary, f"trained scorer ({cfg.scorer})"))
+    summary = read_json(need(paths.RunFiles(cfg.scorer).summary, f"trained scorer ({cfg.scorer})"))
     model = load_trained(cfg.scorer, device)
     dtype = dev.precision(device, summary["dtype"])
     starts, lengths = documents(index)
@@ -92,8 +106,12 @@ def run(params: Params) -> dict:
         "hardest": previews(tok, index, starts, losses, by_loss[::-1][:3]),
     }
     plan = write_plan("scored", cfg, index, starts, lengths, losses, info, keep_scores=True)
-    log.info("score: %d documents scored by %s, loss p10 %.3f / p50 %.3f / p90 %.3f nats", len(starts),
-             cfg.scorer, *(info["loss_quantiles"][k] for k in ("p10", "p50", "p90")))
+    log.info(
+        "score: %d documents scored by %s, loss p10 %.3f / p50 %.3f / p90 %.3f nats",
+        len(starts),
+        cfg.scorer,
+        *(info["loss_quantiles"][k] for k in ("p10", "p50", "p90")),
+    )
     return plan
 
 

@@ -11,17 +11,17 @@ from __future__ import annotations
 
 import queue
 import threading
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 
 from ladder.data import tokens
+from ladder.data.shards import HEADER_BYTES, ShardWriter, dtype_for
 from ladder.pipeline import paths, stamps
 from ladder.pipeline.config import Params, load
 from ladder.pipeline.files import atomic, jsonl_texts, need, sha256_file, write_json
 from ladder.pipeline.progress import log, progress
-from ladder.data.shards import HEADER_BYTES, ShardWriter, dtype_for
 
 
 def _prefetch(it: Iterator, depth: int = 4) -> Iterator:
@@ -74,12 +74,20 @@ def run(params: Params) -> dict:
     eot = tok.token_to_id(tokens.EOT)
     vocab = tok.get_vocab_size()
     dtype = dtype_for(vocab)
-    index = {"dtype": dtype.name, "vocab_size": vocab, "eot_id": eot, "header_bytes": HEADER_BYTES,
-             "tokenizer_sha256": sha256_file(paths.TOKENIZER), "shard_tokens": cfg.shard_tokens,
-             "built_from": stamps.stamp(params, "shard")}
+    index = {
+        "dtype": dtype.name,
+        "vocab_size": vocab,
+        "eot_id": eot,
+        "header_bytes": HEADER_BYTES,
+        "tokenizer_sha256": sha256_file(paths.TOKENIZER),
+        "shard_tokens": cfg.shard_tokens,
+        "built_from": stamps.stamp(params, "shard"),
+    }
     total = sum(p.stat().st_size for p in paths.SPLITS.values())
-    with atomic(paths.SHARDS["train"], paths.SHARDS["val"], paths.SHARD_INDEX) as (tmp_train, tmp_val, tmp_index), \
-            progress(total, desc="shard", unit="B") as bar:
+    with (
+        atomic(paths.SHARDS["train"], paths.SHARDS["val"], paths.SHARD_INDEX) as (tmp_train, tmp_val, tmp_index),
+        progress(total, desc="shard", unit="B") as bar,
+    ):
         for split, tmp in (("train", tmp_train), ("val", tmp_val)):
             tmp.mkdir()
             writer = ShardWriter(tmp, split, dtype, cfg.shard_tokens)
@@ -88,8 +96,13 @@ def run(params: Params) -> dict:
             files = writer.finish()
             index[split] = {"documents": docs, "tokens": sum(f["tokens"] for f in files), "shards": files}
         write_json(tmp_index, index)
-    log.info("shard: train %d tokens in %d shards, val %d tokens (%s)", index["train"]["tokens"],
-             len(index["train"]["shards"]), index["val"]["tokens"], dtype.name)
+    log.info(
+        "shard: train %d tokens in %d shards, val %d tokens (%s)",
+        index["train"]["tokens"],
+        len(index["train"]["shards"]),
+        index["val"]["tokens"],
+        dtype.name,
+    )
     return index
 
 

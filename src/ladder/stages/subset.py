@@ -53,9 +53,13 @@ def run(params: Params) -> dict:
     dropped: Counter = Counter()
     kept = {"train": [0, 0], "val": [0, 0]}  # documents, bytes
     total = raw.stat().st_size
-    with atomic(paths.SPLITS["train"], paths.SPLITS["val"], paths.SUBSET_STATS) as (tmp_train, tmp_val, tmp_stats), \
-            open(tmp_train, "w") as train, open(tmp_val, "w") as val, open(raw) as src, \
-            progress(total, desc="subset", unit="B") as bar:
+    with (
+        atomic(paths.SPLITS["train"], paths.SPLITS["val"], paths.SUBSET_STATS) as (tmp_train, tmp_val, tmp_stats),
+        open(tmp_train, "w") as train,
+        open(tmp_val, "w") as val,
+        open(raw) as src,
+        progress(total, desc="subset", unit="B") as bar,
+    ):
         for line in src:
             bar.update(len(line))
             text = json.loads(line)["text"]
@@ -102,8 +106,14 @@ def run(params: Params) -> dict:
         val.close()
         stats["sha256"] = {"train": sha256_file(tmp_train), "val": sha256_file(tmp_val)}
         write_json(tmp_stats, stats)
-    log.info("subset: train %d docs / %.1f MB, val %d docs / %.1f MB, dropped %s",
-             kept["train"][0], kept["train"][1] / 1e6, kept["val"][0], kept["val"][1] / 1e6, dict(dropped))
+    log.info(
+        "subset: train %d docs / %.1f MB, val %d docs / %.1f MB, dropped %s",
+        kept["train"][0],
+        kept["train"][1] / 1e6,
+        kept["val"][0],
+        kept["val"][1] / 1e6,
+        dict(dropped),
+    )
     return stats
 
 

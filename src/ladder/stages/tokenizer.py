@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
+from ladder.data.tokens import EOT
 from ladder.pipeline import paths, stamps
-from ladder.pipeline.config import Params, Tokenizer as TokenizerParams, load
+from ladder.pipeline.config import Params, load
+from ladder.pipeline.config import Tokenizer as TokenizerParams
 from ladder.pipeline.files import LadderError, atomic, jsonl_texts, need, sha256_file, write_json
 from ladder.pipeline.progress import log, progress
-from ladder.data.tokens import EOT
 
 
 def train_bpe(cfg: TokenizerParams) -> Tokenizer:
@@ -30,10 +31,12 @@ def train_bpe(cfg: TokenizerParams) -> Tokenizer:
     train = paths.SPLITS["train"]
     size = min(train.stat().st_size, cfg.sample_bytes)
     with progress(size, desc="tokenizer", unit="B") as bar:
+
         def docs():
             for batch in jsonl_texts(train, cfg.sample_bytes):
                 bar.update(sum(len(t) for t in batch))
                 yield from batch
+
         tok.train_from_iterator(docs(), trainer=trainer)
     return tok
 
@@ -63,14 +66,21 @@ def run(params: Params) -> dict:
     tok = train_bpe(cfg)
     if tok.token_to_id(EOT) is None:
         raise LadderError(f"tokenizer.vocab_size: {cfg.vocab_size} leaves no room for the {EOT} token")
-    report = quality(tok) | {"eot_id": tok.token_to_id(EOT), "params": cfg.model_dump(),
-                             "built_from": stamps.stamp(params, "tokenizer")}
+    report = quality(tok) | {
+        "eot_id": tok.token_to_id(EOT),
+        "params": cfg.model_dump(),
+        "built_from": stamps.stamp(params, "tokenizer"),
+    }
     with atomic(paths.TOKENIZER, paths.TOKENIZER_REPORT) as (tmp_tok, tmp_report):
         tok.save(str(tmp_tok))
         report["sha256"] = sha256_file(tmp_tok)
         write_json(tmp_report, report)
-    log.info("tokenizer: vocab %d, %.2f bytes/token on val, %.0f%% of the vocab used on val",
-             report["vocab_size"], report["bytes_per_token"], 100 * report["vocab_used_on_val"])
+    log.info(
+        "tokenizer: vocab %d, %.2f bytes/token on val, %.0f%% of the vocab used on val",
+        report["vocab_size"],
+        report["bytes_per_token"],
+        100 * report["vocab_used_on_val"],
+    )
     return report
 
 

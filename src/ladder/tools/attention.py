@@ -13,14 +13,14 @@ from pathlib import Path
 
 import torch
 
-from ladder.nn import device as dev
 from ladder.data import tokens
-from ladder.pipeline import paths
-from ladder.nn.checkpoint import load_trained
-from ladder.pipeline.files import LadderError, atomic, is_png, user_target
-from ladder.nn.model import GPT, Attention
-from ladder.pipeline.progress import log
 from ladder.data.tokens import decode_stream
+from ladder.nn import device as dev
+from ladder.nn.checkpoint import load_trained
+from ladder.nn.model import GPT, Attention
+from ladder.pipeline import paths
+from ladder.pipeline.files import LadderError, atomic, is_png, user_target
+from ladder.pipeline.progress import log
 
 LABEL_TOKENS = 40  # label the axes with the tokens up to this prompt length ...
 LABEL_PANELS = 64  # ... and this many panels (beyond, the image would be huge)
@@ -74,15 +74,30 @@ def plot(maps: torch.Tensor, layers: list[int], labels: list[str] | None, title:
     n_layer, n_head, T, _ = maps.shape
     panel = 2.2 + 0.09 * T if labels else 2.4  # labelled panels grow with the tokens they must show
     below = 0.5 if labels else 0.35  # room for the x tick labels and the axis title under each panel
-    fig, axes = plt.subplots(n_layer, n_head, figsize=(panel * n_head + 1.5, (panel + below) * n_layer + 0.6),
-                             squeeze=False, layout="constrained")
+    fig, axes = plt.subplots(
+        n_layer,
+        n_head,
+        figsize=(panel * n_head + 1.5, (panel + below) * n_layer + 0.6),
+        squeeze=False,
+        layout="constrained",
+    )
     upper = torch.ones(T, T, dtype=torch.bool).triu(1).numpy()  # future tokens: blank, not dark
     ticks = labels or max(1, T // 8)  # the tokens, or every n-th position
     for layer in range(n_layer):
         for head in range(n_head):
             ax = axes[layer, head]
-            sns.heatmap(maps[layer, head].numpy(), ax=ax, mask=upper, vmin=0, vmax=1, cmap="rocket_r",
-                        square=True, cbar=False, xticklabels=ticks, yticklabels=ticks)
+            sns.heatmap(
+                maps[layer, head].numpy(),
+                ax=ax,
+                mask=upper,
+                vmin=0,
+                vmax=1,
+                cmap="rocket_r",
+                square=True,
+                cbar=False,
+                xticklabels=ticks,
+                yticklabels=ticks,
+            )
             ax.set_title(f"layer {layers[layer]}, head {head}", fontsize=9)
             ax.tick_params(labelsize=7, length=0)
             ax.tick_params(axis="x", labelrotation=90 if labels else 0)
@@ -106,7 +121,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def main(args) -> None:
-    out = user_target(args.out or paths.Size(args.size).attention, is_png, "attention image")
+    out = user_target(args.out or paths.RunFiles(args.size).attention, is_png, "attention image")
     device = dev.pick()
     dev.setup(device)
     tok = tokens.load()
@@ -123,5 +138,6 @@ def main(args) -> None:
     small = len(ids) <= LABEL_TOKENS and maps.size(0) * maps.size(1) <= LABEL_PANELS
     title = f"attention of {args.size} on {args.prompt[:60]!r}" + ("…" if len(args.prompt) > 60 else "")
     plot(maps, layers, token_labels(tok, ids) if small else None, title, out)
-    log.info("attention@%s: wrote %s (%d layers x %d heads, %d tokens)", args.size, out, maps.size(0), maps.size(1),
-             len(ids))
+    log.info(
+        "attention@%s: wrote %s (%d layers x %d heads, %d tokens)", args.size, out, maps.size(0), maps.size(1), len(ids)
+    )

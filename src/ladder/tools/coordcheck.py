@@ -26,9 +26,9 @@ from pathlib import Path
 import torch
 
 from ladder.nn import recipe
+from ladder.nn.model import GPT, GPTConfig
 from ladder.pipeline.config import Train, load
 from ladder.pipeline.files import atomic, is_png, user_target
-from ladder.nn.model import GPT, GPTConfig
 
 WIDTHS = (64, 128, 256, 512)
 LAYERS = ["embedding", "first block", "last block", "logits"]
@@ -38,9 +38,22 @@ def label(rule: bool, axis: str) -> str:
     return "SP" if not rule else "μP" if axis == "width" else "μP + CompleteP"
 
 
-def measure(train: Train, widths=WIDTHS, steps: int = 6, mup: bool = True, lr: float = 3e-3, n_layer: int = 2,
-            n_head: int = 4, vocab_size: int = 256, seq_len: int = 32, batch_size: int = 8,
-            base_width: int = 128, seed: int = 0, depths=None, width: int = 128) -> list[dict]:
+def measure(
+    train: Train,
+    widths=WIDTHS,
+    steps: int = 6,
+    mup: bool = True,
+    lr: float = 3e-3,
+    n_layer: int = 2,
+    n_head: int = 4,
+    vocab_size: int = 256,
+    seq_len: int = 32,
+    batch_size: int = 8,
+    base_width: int = 128,
+    seed: int = 0,
+    depths=None,
+    width: int = 128,
+) -> list[dict]:
     """Return one record per (shape, step, layer): {param, width, depth, step, layer, rms, delta_rms}.
 
     Over `widths` at depth n_layer, or, given `depths`, over those at `width` (base depth: the
@@ -60,11 +73,30 @@ def measure(train: Train, widths=WIDTHS, steps: int = 6, mup: bool = True, lr: f
     try:
         g = torch.Generator().manual_seed(seed)
         data = torch.randint(0, vocab_size, (batch_size, seq_len + 1), generator=g)  # one fixed batch
-        return [r for w, d in shapes
-                for r in _train_and_record(train, GPTConfig(
-                    vocab_size=vocab_size, block_size=seq_len, n_layer=d, n_head=n_head, n_embd=w, mup=mup,
-                    mup_base_width=base_width, completep=mup and axis == "depth", mup_base_depth=shapes[0][1]),
-                    data[:, :-1], data[:, 1:], steps, lr, seed, label(mup, axis))]
+        return [
+            r
+            for w, d in shapes
+            for r in _train_and_record(
+                train,
+                GPTConfig(
+                    vocab_size=vocab_size,
+                    block_size=seq_len,
+                    n_layer=d,
+                    n_head=n_head,
+                    n_embd=w,
+                    mup=mup,
+                    mup_base_width=base_width,
+                    completep=mup and axis == "depth",
+                    mup_base_depth=shapes[0][1],
+                ),
+                data[:, :-1],
+                data[:, 1:],
+                steps,
+                lr,
+                seed,
+                label(mup, axis),
+            )
+        ]
     finally:
         torch.set_flush_denormal(False)  # the default
         torch.set_num_threads(threads)
@@ -79,8 +111,10 @@ def _train_and_record(train, cfg, x, y, steps, lr, seed, param):
 
     modules = [model.embed_tokens, model.layers[0], model.layers[-1], model.lm_head]
     current: dict[str, torch.Tensor] = {}
-    hooks = [m.register_forward_hook(lambda _m, _i, out, n=n: current.__setitem__(n, out.detach()))
-             for n, m in zip(LAYERS, modules)]
+    hooks = [
+        m.register_forward_hook(lambda _m, _i, out, n=n: current.__setitem__(n, out.detach()))
+        for n, m in zip(LAYERS, modules)
+    ]
     records, first = [], {}
     for step in range(steps + 1):
         if step < steps:  # the forward of the step records the activations before its update
@@ -91,10 +125,18 @@ def _train_and_record(train, cfg, x, y, steps, lr, seed, param):
         if step == 0:
             first = dict(current)
         for n in LAYERS:
-            records.append(dict(param=param, width=cfg.n_embd, depth=cfg.n_layer, step=step, layer=n,
-                                rms=current[n].pow(2).mean().sqrt().item(),
-                                delta_rms=(current[n] - first[n]).pow(2).mean().sqrt().item(),
-                                loss=loss.item()))
+            records.append(
+                dict(
+                    param=param,
+                    width=cfg.n_embd,
+                    depth=cfg.n_layer,
+                    step=step,
+                    layer=n,
+                    rms=current[n].pow(2).mean().sqrt().item(),
+                    delta_rms=(current[n] - first[n]).pow(2).mean().sqrt().item(),
+                    loss=loss.item(),
+                )
+            )
     for h in hooks:
         h.remove()
     return records
@@ -102,8 +144,11 @@ def _train_and_record(train, cfg, x, y, steps, lr, seed, param):
 
 def slope(records: list[dict], param: str, layer: str, step: int, key: str = "delta_rms", axis: str = "width") -> float:
     """Least-squares slope of log2(key) against log2(width or depth): 0 = flat, 1 = grows like it."""
-    pts = [(math.log2(r[axis]), math.log2(r[key])) for r in records
-           if r["param"] == param and r["layer"] == layer and r["step"] == step]
+    pts = [
+        (math.log2(r[axis]), math.log2(r[key]))
+        for r in records
+        if r["param"] == param and r["layer"] == layer and r["step"] == step
+    ]
     mx = sum(p[0] for p in pts) / len(pts)
     my = sum(p[1] for p in pts) / len(pts)
     return sum((a - mx) * (b - my) for a, b in pts) / sum((a - mx) ** 2 for a, _ in pts)
@@ -124,10 +169,21 @@ def plot(records: list[dict], out_png: Path, metric: str = "rms", note: str = ""
     label = {"rms": "activation RMS", "delta_rms": "RMS of change since init"}[metric]
     sns.set_theme(style="whitegrid", context="notebook")
     n_steps = df["step"].nunique()
-    grid = sns.relplot(data=df, x=axis, y=metric, hue="step", row="layer", col="param",
-                       col_order=list(dict.fromkeys(df["param"])), kind="line", marker="o",
-                       palette=sns.color_palette("viridis", n_steps), height=2.3, aspect=1.6,
-                       facet_kws=dict(sharey="row", margin_titles=True))
+    grid = sns.relplot(
+        data=df,
+        x=axis,
+        y=metric,
+        hue="step",
+        row="layer",
+        col="param",
+        col_order=list(dict.fromkeys(df["param"])),
+        kind="line",
+        marker="o",
+        palette=sns.color_palette("viridis", n_steps),
+        height=2.3,
+        aspect=1.6,
+        facet_kws=dict(sharey="row", margin_titles=True),
+    )
     values = sorted(df[axis].unique())
     for ax in grid.axes.flat:
         ax.set_xscale("log", base=2)
@@ -148,8 +204,9 @@ def plot(records: list[dict], out_png: Path, metric: str = "rms", note: str = ""
     plt.close(grid.figure)
 
 
-def run(train: Train, out_png: Path, widths=WIDTHS, steps: int = 6, mup: bool | None = None, metric: str = "rms",
-        **kw) -> list[dict]:
+def run(
+    train: Train, out_png: Path, widths=WIDTHS, steps: int = 6, mup: bool | None = None, metric: str = "rms", **kw
+) -> list[dict]:
     """Measure (both parametrisations unless mup says which), plot to out_png, CSV beside it."""
     params = [False, True] if mup is None else [mup]
     records = [r for m in params for r in measure(train, widths=widths, steps=steps, mup=m, **kw)]
@@ -172,30 +229,57 @@ def earlier_csv(path: Path) -> bool:
 
 
 def add_arguments(ap: argparse.ArgumentParser) -> None:
-    ap.add_argument("--out", type=Path, default=Path("results/coordcheck.png"), help="figure (CSV beside it; default: %(default)s)")
+    ap.add_argument(
+        "--out", type=Path, default=Path("results/coordcheck.png"), help="figure (CSV beside it; default: %(default)s)"
+    )
     ap.add_argument("--widths", type=int, nargs="+", default=list(WIDTHS), help="n_embd values (default: %(default)s)")
     ap.add_argument("--steps", type=int, default=6, help="Adam steps per width (default: %(default)s)")
     ap.add_argument("--lr", type=float, default=3e-3, help="base learning rate (default: %(default)s)")
     ap.add_argument("--n-layer", type=int, default=2, help="blocks, over widths (default: %(default)s)")
-    ap.add_argument("--depths", type=int, nargs="+", default=None,
-                    help="check over these n_layer values instead of widths, the first as CompleteP's base depth")
+    ap.add_argument(
+        "--depths",
+        type=int,
+        nargs="+",
+        default=None,
+        help="check over these n_layer values instead of widths, the first as CompleteP's base depth",
+    )
     ap.add_argument("--width", type=int, default=128, help="n_embd, over depths (default: %(default)s)")
     ap.add_argument("--n-head", type=int, default=4, help="heads at every width (default: %(default)s)")
     ap.add_argument("--base-width", type=int, default=128, help="μP base width (default: %(default)s)")
     ap.add_argument("--seed", type=int, default=0, help="init and data seed (default: %(default)s)")
-    ap.add_argument("--metric", choices=["rms", "delta_rms"], default="rms",
-                    help="plot the activation RMS or its change since init (default: %(default)s)")
-    ap.add_argument("--only", choices=["sp", "mup"], default=None,
-                    help="one parametrisation instead of both (mup: μP, and CompleteP over depths)")
+    ap.add_argument(
+        "--metric",
+        choices=["rms", "delta_rms"],
+        default="rms",
+        help="plot the activation RMS or its change since init (default: %(default)s)",
+    )
+    ap.add_argument(
+        "--only",
+        choices=["sp", "mup"],
+        default=None,
+        help="one parametrisation instead of both (mup: μP, and CompleteP over depths)",
+    )
 
 
 def main(a: argparse.Namespace) -> None:
     mup = None if a.only is None else a.only == "mup"
     user_target(a.out, is_png, "figure")
     user_target(a.out.with_suffix(".csv"), earlier_csv, "table beside the figure")
-    records = run(load(a.params).train, a.out, widths=a.widths, steps=a.steps, mup=mup, metric=a.metric, lr=a.lr,
-                  n_layer=a.n_layer, n_head=a.n_head, base_width=a.base_width, seed=a.seed, depths=a.depths,
-                  width=a.width)
+    records = run(
+        load(a.params).train,
+        a.out,
+        widths=a.widths,
+        steps=a.steps,
+        mup=mup,
+        metric=a.metric,
+        lr=a.lr,
+        n_layer=a.n_layer,
+        n_head=a.n_head,
+        base_width=a.base_width,
+        seed=a.seed,
+        depths=a.depths,
+        width=a.width,
+    )
     axis = "width" if a.depths is None else "depth"
     print(f"slope of log2(delta RMS) vs log2({axis}) at step {a.steps} (0 = flat, 1 = grows like {axis}):")
     for p in dict.fromkeys(r["param"] for r in records):

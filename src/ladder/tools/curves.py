@@ -16,7 +16,7 @@ def plot(sizes: list[str] | None = None, out: Path = OUT) -> Path:
     names = sizes or sorted(p.parent.name for p in paths.RESULTS.glob("*/loss.tsv"))
     if not names:
         raise LadderError("no training curves at results/*/loss.tsv (run the pipeline first)")
-    frame = figures.curves([paths.Size(s) for s in names])
+    frame = figures.curves([paths.RunFiles(s) for s in names])
     with atomic(out) as (tmp,):
         figures.draw(frame, tmp, "Loss against tokens, by size")
     return out

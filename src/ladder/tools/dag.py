@@ -1,8 +1,8 @@
 """`ladder dag`: the stages as their records say (pipeline/dag.py), and dvc.yaml generated from them.
 
-    ladder dag            one line per stage: its jobs, command, params keys and outputs
-    ladder dag --write    write dvc.yaml from the records (after adding or changing a stage)
-    ladder dag --check    exit 1 if dvc.yaml is not what --write would write
+ladder dag            one line per stage: its jobs, command, params keys and outputs
+ladder dag --write    write dvc.yaml from the records (after adding or changing a stage)
+ladder dag --check    exit 1 if dvc.yaml is not what --write would write
 """
 
 from __future__ import annotations

@@ -19,23 +19,31 @@ import torch
 from safetensors.torch import save_file
 
 from ladder.data import tokens
-from ladder.pipeline import config, paths
-from ladder.nn.checkpoint import load_trained
-from ladder.pipeline.files import LadderError, atomic, need, read_json, user_target, write_json
-from ladder.nn.model import GPT
-from ladder.pipeline.progress import log
 from ladder.data.tokens import EOT
+from ladder.nn.checkpoint import load_trained
+from ladder.nn.model import GPT
+from ladder.pipeline import config, paths
+from ladder.pipeline.files import LadderError, atomic, need, read_json, user_target, write_json
+from ladder.pipeline.progress import log
 
 TOLERANCE = 1e-4  # largest |logit difference| allowed between transformers and us, in fp32
-FILES = {"model.safetensors", "config.json", "tokenizer.json", "special_tokens_map.json", "tokenizer_config.json",
-         "README.md"}  # what an export writes
+FILES = {
+    "model.safetensors",
+    "config.json",
+    "tokenizer.json",
+    "special_tokens_map.json",
+    "tokenizer_config.json",
+    "README.md",
+}  # what an export writes
 
 
 def earlier_export(folder: Path) -> bool:
     """A folder this command wrote: only an export's files, and a Llama config (so an export may be
     replaced, and nothing else is)."""
     try:
-        return {p.name for p in folder.iterdir()} <= FILES and read_json(folder / "config.json")["model_type"] == "llama"
+        return {p.name for p in folder.iterdir()} <= FILES and read_json(folder / "config.json")[
+            "model_type"
+        ] == "llama"
     except (OSError, ValueError, KeyError, TypeError):
         return False
 
@@ -50,9 +58,16 @@ def hf_weights(model: GPT) -> dict[str, torch.Tensor]:
 
 def hf_config(model: GPT, eot: int) -> dict:
     c = model.hf_config()
-    return {"architectures": ["LlamaForCausalLM"], "model_type": "llama", **c,
-            "rope_parameters": {"rope_type": "default", "rope_theta": c["rope_theta"]},  # 5.x spelling
-            "bos_token_id": eot, "eos_token_id": eot, "pad_token_id": eot, "torch_dtype": "float32"}
+    return {
+        "architectures": ["LlamaForCausalLM"],
+        "model_type": "llama",
+        **c,
+        "rope_parameters": {"rope_type": "default", "rope_theta": c["rope_theta"]},  # 5.x spelling
+        "bos_token_id": eot,
+        "eos_token_id": eot,
+        "pad_token_id": eot,
+        "torch_dtype": "float32",
+    }
 
 
 def generation_config(sampling: config.Eval, eot: int) -> dict:
@@ -61,8 +76,12 @@ def generation_config(sampling: config.Eval, eot: int) -> dict:
     if sampling.temperature == 0:
         return {**special, "do_sample": False, "max_new_tokens": sampling.max_new_tokens}
     knobs = {"temperature": sampling.temperature, "top_k": sampling.top_k, "top_p": sampling.top_p}
-    return {**special, "do_sample": True, "max_new_tokens": sampling.max_new_tokens,
-            **{k: v for k, v in knobs.items() if v is not None}}
+    return {
+        **special,
+        "do_sample": True,
+        "max_new_tokens": sampling.max_new_tokens,
+        **{k: v for k, v in knobs.items() if v is not None},
+    }
 
 
 def write_tokenizer(folder: Path, block_size: int) -> None:
@@ -71,10 +90,16 @@ def write_tokenizer(folder: Path, block_size: int) -> None:
     special = {"bos_token": EOT, "eos_token": EOT, "pad_token": EOT}
     write_json(folder / "special_tokens_map.json", special)
     # No cleanup: it would turn " ." into "." and break decode(encode(text)) == text.
-    write_json(folder / "tokenizer_config.json", {"tokenizer_class": "PreTrainedTokenizerFast", **special,
-                                                 "model_input_names": ["input_ids", "attention_mask"],
-                                                 "model_max_length": block_size,
-                                                 "clean_up_tokenization_spaces": False})
+    write_json(
+        folder / "tokenizer_config.json",
+        {
+            "tokenizer_class": "PreTrainedTokenizerFast",
+            **special,
+            "model_input_names": ["input_ids", "attention_mask"],
+            "model_max_length": block_size,
+            "clean_up_tokenization_spaces": False,
+        },
+    )
 
 
 def data_card(params: config.Params) -> tuple[str, str]:
@@ -84,53 +109,86 @@ def data_card(params: config.Params) -> tuple[str, str]:
         if "## Licence and attribution" not in text:
             raise LadderError(f"{paths.EMBEDDED_README}: no '## Licence and attribution' section to quote")
         section = text.split("## Licence and attribution", 1)[1].split("\n## ", 1)[0].strip()
-        return "cc-by-sa-3.0", ("The embedded corpus of English Wikipedia articles (data/embedded/README.md). "
-                                "The model is derived from it and keeps its licence:\n\n" + section)
+        return "cc-by-sa-3.0", (
+            "The embedded corpus of English Wikipedia articles (data/embedded/README.md). "
+            "The model is derived from it and keeps its licence:\n\n" + section
+        )
     source = params.data.hf.name if params.data.source == "hf" else params.data.source
-    return "other", (f"Trained on `{source}`. That corpus's licence governs this model: state it here, and set "
-                     "`license:` above, before sharing the model.")
+    return "other", (
+        f"Trained on `{source}`. That corpus's licence governs this model: state it here, and set "
+        "`license:` above, before sharing the model."
+    )
 
 
 def model_card(size: str, model: GPT, params: config.Params) -> str:
     cfg = model.config
     tied = model.hf_config()["tie_word_embeddings"]
     licence, data = data_card(params)
-    train_json = paths.Size(size).summary
+    train_json = paths.RunFiles(size).summary
     trained = read_json(train_json) if train_json.exists() else {}
     lines = [
-        "---", f"license: {licence}", "library_name: transformers", "pipeline_tag: text-generation",
-        "tags: [ladder, llama]", "---", "",
-        f"# ladder {size}", "",
+        "---",
+        f"license: {licence}",
+        "library_name: transformers",
+        "pipeline_tag: text-generation",
+        "tags: [ladder, llama]",
+        "---",
+        "",
+        f"# ladder {size}",
+        "",
         f"A {model.num_params(non_embedding=False) / 1e6:.2f}M-parameter decoder-only transformer in the Llama "
         f"layout ({cfg.n_layer} layers, {cfg.n_head} heads, width {cfg.n_embd}, context {cfg.block_size} tokens, "
         f"byte-level BPE vocabulary of {cfg.vocab_size}, {'tied' if tied else 'untied'} embedding and output)"
-        + (f", trained on {trained['tokens']:,} tokens" if trained else "") + " by the ladder pipeline.",
+        + (f", trained on {trained['tokens']:,} tokens" if trained else "")
+        + " by the ladder pipeline.",
     ]
     if cfg.mup:
-        lines += ["", f"Trained with μP (width multiplier {cfg.width_mult:g}); its attention scale and output "
-                  "multiplier are folded into `q_proj` and `lm_head`, so the standard Llama code runs it."]
-    lines += ["", "## Use", "", "```python", "from transformers import AutoModelForCausalLM, AutoTokenizer", "",
-              'tok = AutoTokenizer.from_pretrained("path/to/this/folder")',
-              'model = AutoModelForCausalLM.from_pretrained("path/to/this/folder")',
-              'ids = tok("The history of", return_tensors="pt").input_ids',
-              "out = model.generate(ids, max_new_tokens=40, do_sample=True, top_k=50)",
-              "print(tok.decode(out[0]))", "```"]
-    out = paths.Size(size)
+        lines += [
+            "",
+            f"Trained with μP (width multiplier {cfg.width_mult:g}); its attention scale and output "
+            "multiplier are folded into `q_proj` and `lm_head`, so the standard Llama code runs it.",
+        ]
+    lines += [
+        "",
+        "## Use",
+        "",
+        "```python",
+        "from transformers import AutoModelForCausalLM, AutoTokenizer",
+        "",
+        'tok = AutoTokenizer.from_pretrained("path/to/this/folder")',
+        'model = AutoModelForCausalLM.from_pretrained("path/to/this/folder")',
+        'ids = tok("The history of", return_tensors="pt").input_ids',
+        "out = model.generate(ids, max_new_tokens=40, do_sample=True, top_k=50)",
+        "print(tok.decode(out[0]))",
+        "```",
+    ]
+    out = paths.RunFiles(size)
     if out.eval.exists() and out.provenance.exists():
         e, p = read_json(out.eval), read_json(out.provenance)
-        lines += ["", "## Evaluation", "",
-                  f"On {p['val']['tokens_scored']:,} tokens of the held-out split of the training corpus:", "",
-                  "| metric | value |", "| --- | --- |",
-                  f"| loss (nats/token) | {e['val_loss']} |",
-                  f"| perplexity | {p['val']['perplexity']} |",
-                  f"| bits per byte | {e['val_bits_per_byte']} |",
-                  f"| bits per byte of a unigram model, for reference | {p['val']['unigram_bits_per_byte']} |"]
+        lines += [
+            "",
+            "## Evaluation",
+            "",
+            f"On {p['val']['tokens_scored']:,} tokens of the held-out split of the training corpus:",
+            "",
+            "| metric | value |",
+            "| --- | --- |",
+            f"| loss (nats/token) | {e['val_loss']} |",
+            f"| perplexity | {p['val']['perplexity']} |",
+            f"| bits per byte | {e['val_bits_per_byte']} |",
+            f"| bits per byte of a unigram model, for reference | {p['val']['unigram_bits_per_byte']} |",
+        ]
         if e["cloze"] is not None:
-            lines += [f"| next-sentence cloze accuracy ({p['cloze']['items']} items, chance {p['cloze']['chance']}) "
-                      f"| {e['cloze']} |"]
-    lines += ["", "In the ladder repository, `ladder lm-eval --size " + size + "` runs EleutherAI's "
-              "lm-evaluation-harness on this folder, offline; `lm_eval --model hf --model_args "
-              "pretrained=path/to/this/folder` does too, with tasks from the hub."]
+            lines += [
+                f"| next-sentence cloze accuracy ({p['cloze']['items']} items, chance {p['cloze']['chance']}) "
+                f"| {e['cloze']} |"
+            ]
+    lines += [
+        "",
+        "In the ladder repository, `ladder lm-eval --size " + size + "` runs EleutherAI's "
+        "lm-evaluation-harness on this folder, offline; `lm_eval --model hf --model_args "
+        "pretrained=path/to/this/folder` does too, with tasks from the hub.",
+    ]
     lines += ["", "## Training data and licence", "", data, ""]
     return "\n".join(lines)
 
@@ -161,8 +219,10 @@ def export(size: str, out: Path, params: config.Params) -> Path:
         (tmp / "README.md").write_text(model_card(size, model, params))
         diff = max_logit_diff(tmp, model)
         if diff > TOLERANCE:
-            raise LadderError(f"export of {size}: transformers' logits differ from ours by {diff:.2e} "
-                              f"(> {TOLERANCE}); {out} left as it was")
+            raise LadderError(
+                f"export of {size}: transformers' logits differ from ours by {diff:.2e} "
+                f"(> {TOLERANCE}); {out} left as it was"
+            )
     log.info("export-hf@%s: wrote %s (transformers reproduces our logits within %.1e)", size, out, diff)
     return out
 
@@ -173,4 +233,4 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def main(args) -> None:
-    export(args.size, args.out or paths.Size(args.size).hf, config.load(args.params))
+    export(args.size, args.out or paths.RunFiles(args.size).hf, config.load(args.params))

@@ -13,18 +13,18 @@ from __future__ import annotations
 
 import argparse
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import torch
 
-from ladder.nn import device as dev
 from ladder.data import tokens
+from ladder.data.tokens import EOT, decode_stream
+from ladder.nn import device as dev
 from ladder.nn.checkpoint import load_trained
+from ladder.nn.model import GPT
 from ladder.pipeline.config import load
 from ladder.pipeline.files import LadderError, need
-from ladder.nn.model import GPT
-from ladder.data.tokens import EOT, decode_stream
 
 
 def prompt_ids(tok, prompt: str, device) -> torch.Tensor:
@@ -36,8 +36,15 @@ def prompt_ids(tok, prompt: str, device) -> torch.Tensor:
 def new_tokens(model: GPT, idx: torch.Tensor, args, stop: int) -> Iterator[int]:
     """Sampled ids for one prompt, up to (not including) the `stop` token."""
     gen = torch.Generator(device=idx.device).manual_seed(args.seed)
-    for t in model.generate(idx, args.max_new_tokens, temperature=args.temperature, top_k=args.top_k or None,
-                            top_p=args.top_p, use_cache=not args.no_cache, generator=gen):
+    for t in model.generate(
+        idx,
+        args.max_new_tokens,
+        temperature=args.temperature,
+        top_k=args.top_k or None,
+        top_p=args.top_p,
+        use_cache=not args.no_cache,
+        generator=gen,
+    ):
         if t.item() == stop:
             return
         yield t.item()
@@ -80,18 +87,25 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     src.add_argument("--prompts-file", type=Path, help="a file of prompts, one per line, completed in turn")
     p.add_argument("--max-new-tokens", type=int, default=200, help="default: %(default)s")
     p.add_argument("--temperature", type=float, help="0 = greedy (default: eval.temperature in params.yaml)")
-    p.add_argument("--top-k", type=int,
-                   help="sample among the k likeliest tokens only; 0 = all (default: eval.top_k)")
-    p.add_argument("--top-p", type=float,
-                   help="sample among the likeliest tokens that hold this much probability; 1 = all "
-                        "(default: eval.top_p)")
+    p.add_argument("--top-k", type=int, help="sample among the k likeliest tokens only; 0 = all (default: eval.top_k)")
+    p.add_argument(
+        "--top-p",
+        type=float,
+        help="sample among the likeliest tokens that hold this much probability; 1 = all (default: eval.top_p)",
+    )
     p.add_argument("--seed", type=int, default=1337, help="sampling seed, per prompt (default: %(default)s)")
-    p.add_argument("--no-cache", action="store_true",
-                   help="recompute the whole context at every step instead of using the KV cache "
-                        "(same logits up to float rounding, slower)")
-    p.add_argument("--compare-cache", action="store_true",
-                   help="instead of printing text, time greedy generation of --max-new-tokens with and without "
-                        "the KV cache and print both rates")
+    p.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="recompute the whole context at every step instead of using the KV cache "
+        "(same logits up to float rounding, slower)",
+    )
+    p.add_argument(
+        "--compare-cache",
+        action="store_true",
+        help="instead of printing text, time greedy generation of --max-new-tokens with and without "
+        "the KV cache and print both rates",
+    )
 
 
 def prompts(args) -> list[str]:
@@ -125,10 +139,12 @@ def main(args) -> None:
     if args.compare_cache:
         for text in texts:
             r = cache_speedup(model, prompt_ids(tok, text, device), args.max_new_tokens)
-            print(f"{text!r}: {r['new_tokens']} tokens after {r['prompt_tokens']}: "
-                  f"{r['cached_tokens_per_s']:.0f} tokens/s with the KV cache, "
-                  f"{r['uncached_tokens_per_s']:.0f} without ({r['speedup']:.2f}x)"
-                  + ("" if r["same_tokens"] else "; the two paths chose DIFFERENT tokens"))
+            print(
+                f"{text!r}: {r['new_tokens']} tokens after {r['prompt_tokens']}: "
+                f"{r['cached_tokens_per_s']:.0f} tokens/s with the KV cache, "
+                f"{r['uncached_tokens_per_s']:.0f} without ({r['speedup']:.2f}x)"
+                + ("" if r["same_tokens"] else "; the two paths chose DIFFERENT tokens")
+            )
         return
     eot = tok.token_to_id(EOT)
     for n, text in enumerate(texts):

@@ -15,16 +15,27 @@ from ladder.pipeline.files import LadderError, atomic
 def plot(size: str) -> Path:
     import seaborn as sns
 
-    tsv = paths.Size(size).layer_stats
+    tsv = paths.RunFiles(size).layer_stats
     if not tsv.exists():
         raise LadderError(f"{tsv}: no layer statistics (train size {size} first)")
     df = pd.read_csv(tsv, sep="\t").melt(id_vars=["tokens", "layer", "kind"], var_name="statistic")
     sns.set_theme(style="whitegrid")
-    grid = sns.relplot(data=df, x="tokens", y="value", hue="layer", col="statistic", row="kind", kind="line",
-                       palette="viridis", height=2.8, aspect=1.4, facet_kws={"sharey": False})
+    grid = sns.relplot(
+        data=df,
+        x="tokens",
+        y="value",
+        hue="layer",
+        col="statistic",
+        row="kind",
+        kind="line",
+        palette="viridis",
+        height=2.8,
+        aspect=1.4,
+        facet_kws={"sharey": False},
+    )
     grid.set_titles("{row_name}: {col_name}")
     grid.figure.suptitle(f"{size}: per-layer statistics over training (near_zero: share below 1% of RMS)", y=1.02)
-    out = paths.Size(size).folder / "layer_stats.png"
+    out = paths.RunFiles(size).folder / "layer_stats.png"
     with atomic(out) as (tmp,):
         grid.savefig(tmp, dpi=110, bbox_inches="tight", format="png")
     return out

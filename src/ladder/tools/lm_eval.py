@@ -19,8 +19,8 @@ import os
 from pathlib import Path
 
 from ladder.data import tokens
-from ladder.pipeline import paths
 from ladder.data.cloze import SENTENCE_END, cloze_items
+from ladder.pipeline import paths
 from ladder.pipeline.config import Params, load
 from ladder.pipeline.files import LadderError, atomic, need, read_json, write_json
 from ladder.pipeline.progress import log
@@ -46,7 +46,7 @@ def last_word(text: str) -> dict | None:
 
 def cloze(params: Params, size: str) -> list[dict]:
     """eval's cloze items with each choice cut to the tokens eval scores of it (half the size's context)."""
-    tok, block = tokens.load(), read_json(paths.Size(size).config)["block_size"]
+    tok, block = tokens.load(), read_json(paths.RunFiles(size).config)["block_size"]
     cut = lambda choice: tok.decode(tok.encode(" " + choice).ids[: block // 2]).strip()  # noqa: E731
     return [item | {"choices": [cut(c) for c in item["choices"]]} for item in cloze_items(params.eval, params.seed)]
 
@@ -73,11 +73,11 @@ SAME_AS_EVAL = {("ladder_val", "bits_per_byte"): "val_bits_per_byte", ("ladder_c
 
 def hf_folder(size: str, folder: Path | None) -> Path:
     """The export to score; refused if missing, or older than the weights it was made from."""
-    folder = folder or paths.Size(size).hf
+    folder = folder or paths.RunFiles(size).hf
     config = folder / "config.json"
     if not config.exists():
         raise LadderError(f"no Hugging Face export at {folder}: run `ladder export-hf --size {size}` first")
-    model = paths.Size(size).model
+    model = paths.RunFiles(size).model
     if model.exists() and model.stat().st_mtime > config.stat().st_mtime:
         raise LadderError(f"{folder} is older than {model}: rerun `ladder export-hf --size {size}`")
     return folder
@@ -99,20 +99,35 @@ def run(size: str, tasks: list[str], folder: Path | None, limit: int | None, bat
     manager = TaskManager(include_path=str(paths.LM_EVAL_TASKS), include_defaults=not offline)
     unknown = [t for t in tasks if t not in manager.all_tasks]
     if unknown:
-        raise LadderError(f"--tasks: unknown to lm-eval: {', '.join(unknown)} (local ones: "
-                          f"{', '.join(TASK_FILES)}; `lm_eval ls tasks` lists the rest)")
-    out = lm_eval.simple_evaluate(model="hf", model_args={"pretrained": str(folder), "dtype": "float32"},
-                                  tasks=tasks, task_manager=manager, device="cpu", batch_size=batch_size,
-                                  limit=limit, log_samples=False)
-    result = {"size": size, "model": str(folder), "lm_eval_version": lm_eval.__version__,
-              "limit": limit, "results": out["results"], "versions": out.get("versions", {})}
-    write_json(paths.Size(size).lm_eval, result)
+        raise LadderError(
+            f"--tasks: unknown to lm-eval: {', '.join(unknown)} (local ones: "
+            f"{', '.join(TASK_FILES)}; `lm_eval ls tasks` lists the rest)"
+        )
+    out = lm_eval.simple_evaluate(
+        model="hf",
+        model_args={"pretrained": str(folder), "dtype": "float32"},
+        tasks=tasks,
+        task_manager=manager,
+        device="cpu",
+        batch_size=batch_size,
+        limit=limit,
+        log_samples=False,
+    )
+    result = {
+        "size": size,
+        "model": str(folder),
+        "lm_eval_version": lm_eval.__version__,
+        "limit": limit,
+        "results": out["results"],
+        "versions": out.get("versions", {}),
+    }
+    write_json(paths.RunFiles(size).lm_eval, result)
     return result
 
 
 def report(result: dict) -> str:
     """One line per task and metric, eval.json's figure beside lm-eval's where both measure the same."""
-    ours = paths.Size(result["size"]).eval
+    ours = paths.RunFiles(result["size"]).eval
     mine = read_json(ours) if ours.exists() else {}
     lines = []
     for task, metrics in result["results"].items():
@@ -127,15 +142,19 @@ def report(result: dict) -> str:
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--size", required=True, help="a trained and exported size (reads results/<size>/hf/)")
-    p.add_argument("--tasks", default=",".join(TASK_FILES),
-                   help="comma-separated lm-eval tasks (default: the project's three, on the val split, offline)")
+    p.add_argument(
+        "--tasks",
+        default=",".join(TASK_FILES),
+        help="comma-separated lm-eval tasks (default: the project's three, on the val split, offline)",
+    )
     p.add_argument("--model-dir", type=Path, help="the export to score (default: results/<size>/hf)")
     p.add_argument("--limit", type=int, help="score at most this many documents per task (default: all)")
     p.add_argument("--batch-size", type=int, default=8, help="documents per forward pass (default: 8)")
 
 
 def main(args) -> None:
-    result = run(args.size, [t for t in args.tasks.split(",") if t], args.model_dir, args.limit, args.batch_size,
-                 args.params)
+    result = run(
+        args.size, [t for t in args.tasks.split(",") if t], args.model_dir, args.limit, args.batch_size, args.params
+    )
     print(report(result))
-    log.info("lm-eval@%s: wrote %s", args.size, paths.Size(args.size).lm_eval)
+    log.info("lm-eval@%s: wrote %s", args.size, paths.RunFiles(args.size).lm_eval)

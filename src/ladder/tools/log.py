@@ -32,11 +32,31 @@ from ladder.pipeline.progress import log
 
 KINDS = {"size": "evaluated size", "exp": "DVC experiment", "rung": "scaling rung", "cell": "sweep cell"}
 NAMES = ["run", "kind", "size", "commit"]  # then the params that differ, then:
-NUMBERS = ["n_params", "tokens", "flops", "train_seconds", "val_loss", "val_bits_per_byte", "predicted_val_loss",
-           "predicted_low", "predicted_high", "prediction_error", "beyond_tested"]
-SHOWN = {"n_params": "{:,}", "tokens": "{:,}", "flops": "{:.3g}", "train_seconds": "{:.1f}", "val_loss": "{:.4f}",
-         "val_bits_per_byte": "{:.4f}", "predicted_val_loss": "{:.4f}", "predicted_low": "{:.4f}",
-         "predicted_high": "{:.4f}", "prediction_error": "{:+.2%}"}
+NUMBERS = [
+    "n_params",
+    "tokens",
+    "flops",
+    "train_seconds",
+    "val_loss",
+    "val_bits_per_byte",
+    "predicted_val_loss",
+    "predicted_low",
+    "predicted_high",
+    "prediction_error",
+    "beyond_tested",
+]
+SHOWN = {
+    "n_params": "{:,}",
+    "tokens": "{:,}",
+    "flops": "{:.3g}",
+    "train_seconds": "{:.1f}",
+    "val_loss": "{:.4f}",
+    "val_bits_per_byte": "{:.4f}",
+    "predicted_val_loss": "{:.4f}",
+    "predicted_low": "{:.4f}",
+    "predicted_high": "{:.4f}",
+    "prediction_error": "{:+.2%}",
+}
 TITLE = "# Experiment log (`ladder log`)"
 EPILOG = """\
 reads:
@@ -100,12 +120,25 @@ def beyond_tested(prediction: dict) -> str | None:
 def evaluated_row(r: dict, run: str, kind: str, commit: str | None, base: str | None) -> dict:
     p = r["provenance"]
     low, high = (p.get("prediction") or {}).get("interval") or (None, None)
-    return {"run": run, "kind": kind, "size": r["size"], "commit": commit, "n_params": r["params"],
-            "tokens": r["tokens_trained"], "flops": p.get("train_flops"), "train_seconds": r["train_seconds"],
-            "val_loss": r["val_loss"], "val_bits_per_byte": r["val_bits_per_byte"],
-            "predicted_val_loss": r.get("predicted_val_loss"), "predicted_low": low, "predicted_high": high,
-            "prediction_error": r.get("prediction_error"), "beyond_tested": beyond_tested(p.get("prediction") or {}),
-            PARAMS: p.get("params_used") or {}, BASE: base}
+    return {
+        "run": run,
+        "kind": kind,
+        "size": r["size"],
+        "commit": commit,
+        "n_params": r["params"],
+        "tokens": r["tokens_trained"],
+        "flops": p.get("train_flops"),
+        "train_seconds": r["train_seconds"],
+        "val_loss": r["val_loss"],
+        "val_bits_per_byte": r["val_bits_per_byte"],
+        "predicted_val_loss": r.get("predicted_val_loss"),
+        "predicted_low": low,
+        "predicted_high": high,
+        "prediction_error": r.get("prediction_error"),
+        "beyond_tested": beyond_tested(p.get("prediction") or {}),
+        PARAMS: p.get("params_used") or {},
+        BASE: base,
+    }
 
 
 def held_out() -> dict[str, dict]:
@@ -114,22 +147,36 @@ def held_out() -> dict[str, dict]:
     return {r["rung"]: r for r in fit.get("rungs", []) if r["held_out"]}
 
 
-def trained_rows(kind: str, folders: list[paths.Size], commit: str | None, base: str | None) -> list[dict]:
+def trained_rows(kind: str, folders: list[paths.RunFiles], commit: str | None, base: str | None) -> list[dict]:
     """Rungs and cells have no eval: their val loss is training's last (train.json's final_val_loss); a
     held-out rung shows what the fit predicted for it."""
     rows, predicted = [], held_out() if kind == "rung" else {}
     for t in filter(None, map(runs.trained, folders)):
         p = predicted.get(t["name"], {})
         low, high = p.get("interval") or (None, None)
-        rows.append({"run": t["name"], "kind": kind, "size": None, "commit": commit, "n_params": t["params"],
-                     "tokens": t["tokens"], "flops": t.get("flops"), "train_seconds": t["train_seconds"],
-                     "val_loss": t["final_val_loss"], "predicted_val_loss": p.get("fitted"), "predicted_low": low,
-                     "predicted_high": high, "prediction_error": p.get("error"), PARAMS: t.get("params_used") or {},
-                     BASE: base})
+        rows.append(
+            {
+                "run": t["name"],
+                "kind": kind,
+                "size": None,
+                "commit": commit,
+                "n_params": t["params"],
+                "tokens": t["tokens"],
+                "flops": t.get("flops"),
+                "train_seconds": t["train_seconds"],
+                "val_loss": t["final_val_loss"],
+                "predicted_val_loss": p.get("fitted"),
+                "predicted_low": low,
+                "predicted_high": high,
+                "prediction_error": p.get("error"),
+                PARAMS: t.get("params_used") or {},
+                BASE: base,
+            }
+        )
     return sorted(rows, key=lambda r: (r["n_params"], r["run"]))
 
 
-def folders(root: Path, place) -> list[paths.Size]:
+def folders(root: Path, place) -> list[paths.RunFiles]:
     return [place(d.name) for d in sorted(root.glob("*")) if d.is_dir()]
 
 
@@ -144,8 +191,11 @@ def experiments(all_commits: bool) -> list[dict]:
     if not Path(".dvc").is_dir():
         log.info("log: no DVC experiments listed: no .dvc/ here (not a DVC project)")
         return []
-    p = subprocess.run([sys.executable, "-m", "dvc", "exp", "show", "--json", *(["-A"] if all_commits else [])],
-                       capture_output=True, text=True)
+    p = subprocess.run(
+        [sys.executable, "-m", "dvc", "exp", "show", "--json", *(["-A"] if all_commits else [])],
+        capture_output=True,
+        text=True,
+    )
     if p.returncode:
         why = next((line for line in p.stderr.splitlines() if line.strip()), f"exit {p.returncode}")
         log.info("log: no DVC experiments listed: `dvc exp show` failed: %s", why.strip())
@@ -166,12 +216,25 @@ def experiments(all_commits: bool) -> list[dict]:
             if (exp.get("executor") or {}).get("state", "success") != "success" or rev.get("error") or not data:
                 continue  # queued, running or failed
             outs = data.get("outs") or {}
-            sizes = sorted(Path(f).parent.name for f in data.get("metrics") or {}
-                           if Path(f) == paths.Size(Path(f).parent.name).eval)
-            rebuilt = [s for s in sizes if (h := (outs.get(str(paths.Size(s).provenance)) or {}).get("hash")) is None
-                       or h != (base_outs.get(str(paths.Size(s).provenance)) or {}).get("hash")]
-            found.append({"name": exp.get("name") or rev.get("name") or rev["rev"][:7], "rev": rev["rev"],
-                          "baseline": baseline["rev"], "sizes": rebuilt})
+            sizes = sorted(
+                Path(f).parent.name
+                for f in data.get("metrics") or {}
+                if Path(f) == paths.RunFiles(Path(f).parent.name).eval
+            )
+            rebuilt = [
+                s
+                for s in sizes
+                if (h := (outs.get(str(paths.RunFiles(s).provenance)) or {}).get("hash")) is None
+                or h != (base_outs.get(str(paths.RunFiles(s).provenance)) or {}).get("hash")
+            ]
+            found.append(
+                {
+                    "name": exp.get("name") or rev.get("name") or rev["rev"][:7],
+                    "rev": rev["rev"],
+                    "baseline": baseline["rev"],
+                    "sizes": rebuilt,
+                }
+            )
     return found
 
 
@@ -218,10 +281,13 @@ def table(rows: list[dict]) -> pd.DataFrame:
     is compared with (the workspace's HEAD, an experiment's baseline); a key that commit's params.yaml
     does not name (a cell's own size entry) is no difference. Values as the runs recorded them."""
     used = [flat(r[PARAMS]) for r in rows]
-    differ = sorted({k for r, u in zip(rows, used) for k, v in u.items()
-                     if k in (ref := committed(r[BASE])) and ref[k] != v})
-    records = [{k: v for k, v in r.items() if k not in (PARAMS, BASE)} | {k: u.get(k) for k in differ}
-               for r, u in zip(rows, used)]
+    differ = sorted(
+        {k for r, u in zip(rows, used) for k, v in u.items() if k in (ref := committed(r[BASE])) and ref[k] != v}
+    )
+    records = [
+        {k: v for k, v in r.items() if k not in (PARAMS, BASE)} | {k: u.get(k) for k in differ}
+        for r, u in zip(rows, used)
+    ]
     return pd.DataFrame(records, columns=[*NAMES, *differ, *NUMBERS], dtype=object)
 
 
@@ -231,7 +297,7 @@ def shown(df: pd.DataFrame) -> pd.DataFrame:
     out = df.dropna(axis=1, how="all").copy()
     for col in out:
         fmt = SHOWN.get(col, "{}")
-        out[col] = out[col].map(lambda v: "" if v is None or pd.isna(v) else fmt.format(v))
+        out[col] = out[col].map(lambda v, fmt=fmt: "" if v is None or pd.isna(v) else fmt.format(v))
     return out
 
 
@@ -254,25 +320,38 @@ def kinds(text: str) -> set[str]:
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.formatter_class = argparse.RawDescriptionHelpFormatter
     p.epilog = EPILOG
-    p.add_argument("--kinds", type=kinds, default={"size", "exp", "rung"}, metavar="KINDS",
-                   help=f"comma-separated kinds of run to list, of {','.join(KINDS)} "
-                        "(default: size,exp,rung; a sweep's cells are many)")
-    p.add_argument("-A", "--all-commits", action="store_true",
-                   help="list the experiments of every commit (`dvc exp show -A`), not only HEAD's")
+    p.add_argument(
+        "--kinds",
+        type=kinds,
+        default={"size", "exp", "rung"},
+        metavar="KINDS",
+        help=f"comma-separated kinds of run to list, of {','.join(KINDS)} "
+        "(default: size,exp,rung; a sweep's cells are many)",
+    )
+    p.add_argument(
+        "-A",
+        "--all-commits",
+        action="store_true",
+        help="list the experiments of every commit (`dvc exp show -A`), not only HEAD's",
+    )
 
 
 def main(args) -> None:
     rows = gather(args.kinds, args.all_commits)
     if not rows:
         looked = [what for kind, what in KINDS.items() if kind in args.kinds]
-        raise LadderError(f"{paths.RESULTS}/: nothing to log (no {', '.join(looked[:-1])}{' or ' * (len(looked) > 1)}"
-                          f"{looked[-1]}; run the pipeline first)")
+        raise LadderError(
+            f"{paths.RESULTS}/: nothing to log (no {', '.join(looked[:-1])}{' or ' * (len(looked) > 1)}"
+            f"{looked[-1]}; run the pipeline first)"
+        )
     df = table(rows)
     view = shown(df)
     csv, md = (user_target(paths.LOG[k], ours, "experiment log") for k in ("csv", "md"))
     with atomic(csv, md) as (tmp_csv, tmp_md):
         df.to_csv(tmp_csv, index=False)
-        tmp_md.write_text(f"{TITLE}\n\nOne row per run; the columns between commit and n_params are the params that "
-                          f"differ from each run's commit.\n\n{view.to_markdown(index=False, disable_numparse=True)}\n")
+        tmp_md.write_text(
+            f"{TITLE}\n\nOne row per run; the columns between commit and n_params are the params that "
+            f"differ from each run's commit.\n\n{view.to_markdown(index=False, disable_numparse=True)}\n"
+        )
     print(view.to_string(index=False))
     log.info("log: wrote %s and %s", csv, md)

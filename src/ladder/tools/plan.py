@@ -33,8 +33,12 @@ def flops(text: str) -> float:
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("sizes", nargs="*", help="sizes to plan (default: every size in params.yaml)")
-    p.add_argument("--budget", type=flops, metavar="FLOPS",
-                   help="a compute budget, e.g. 1e18: the fit's compute-optimal N and D, and each size at that budget")
+    p.add_argument(
+        "--budget",
+        type=flops,
+        metavar="FLOPS",
+        help="a compute budget, e.g. 1e18: the fit's compute-optimal N and D, and each size at that budget",
+    )
 
 
 def budget_table(params: config.Params, sizes: list[str], budget: float) -> str:
@@ -45,8 +49,13 @@ def budget_table(params: config.Params, sizes: list[str], budget: float) -> str:
     rows = []
     best = [f for f in fit["frontier"] if np.isclose(np.log10(f["flops"]), np.log10(budget), atol=0.25)]
     if best:
-        rows.append({"what": "lowest loss found" + (" (range edge)" if best[0]["edge"] else ""), "N": best[0]["N"],
-                     "D": best[0]["D"]})
+        rows.append(
+            {
+                "what": "lowest loss found" + (" (range edge)" if best[0]["edge"] else ""),
+                "N": best[0]["N"],
+                "D": best[0]["D"],
+            }
+        )
     for size in sizes:
         e = cost.estimate(params, size, vocab)
         n_size = e.params_non_embedding if fit["n"] == "non_embedding" else e.params
@@ -54,18 +63,30 @@ def budget_table(params: config.Params, sizes: list[str], budget: float) -> str:
     notes = []
     for r in rows:
         p = scaling.predict(budgets, r["N"], r["D"], fit["interval"], test["per_efold"])
-        r |= {"predicted val loss": p.value, f"{fit['interval']:.0%} interval": f"{p.low:.3f}-{p.high:.3f}",
-              "beyond rungs (N, D)": f"{p.beyond_n:.3g}x, {p.beyond_d:.3g}x"}
+        r |= {
+            "predicted val loss": p.value,
+            f"{fit['interval']:.0%} interval": f"{p.low:.3f}-{p.high:.3f}",
+            "beyond rungs (N, D)": f"{p.beyond_n:.3g}x, {p.beyond_d:.3g}x",
+        }
         notes += [f"{r['what']}: {w}" for w in scaling.warnings(p, test, 0.0)]
     df = pd.DataFrame(rows)
     df.insert(3, "tokens/N", df["D"] / df["N"])
-    head = (f"budget {budget:.3g} FLOPs; fit: {paths.FIT}, from rungs costing {fit['rung_flops']:.3g} FLOPs at "
-            f"{', '.join(f'{b.tokens:,}' for b in budgets)} tokens; extrapolation tested to "
-            f"{test['supported']['N']:g}x in N, {test['supported']['D']:g}x in D")
+    head = (
+        f"budget {budget:.3g} FLOPs; fit: {paths.FIT}, from rungs costing {fit['rung_flops']:.3g} FLOPs at "
+        f"{', '.join(f'{b.tokens:,}' for b in budgets)} tokens; extrapolation tested to "
+        f"{test['supported']['N']:g}x in N, {test['supported']['D']:g}x in D"
+    )
     if not fit["frontier"]:
         head += "\nno compute-optimal split: the rungs measured one budget, so the fit cannot trade N against D"
-    table = df.to_string(index=False, formatters={"N": "{:.3g}".format, "D": "{:.3g}".format,
-                                                  "tokens/N": "{:.1f}".format, "predicted val loss": "{:.3f}".format})
+    table = df.to_string(
+        index=False,
+        formatters={
+            "N": "{:.3g}".format,
+            "D": "{:.3g}".format,
+            "tokens/N": "{:.1f}".format,
+            "predicted val loss": "{:.3f}".format,
+        },
+    )
     return "\n".join([head, table, *(f"warning: {n}" for n in notes)])
 
 

@@ -24,13 +24,13 @@ import time
 import numpy as np
 import torch
 
-from ladder.nn import recipe
-from ladder.pipeline import config
 from ladder.nn import device as dev
+from ladder.nn import recipe
 from ladder.nn.cost import vocab_size
-from ladder.pipeline.files import LadderError, read_json
 from ladder.nn.loader import Concat, to_device
 from ladder.nn.model import GPT
+from ladder.pipeline import config
+from ladder.pipeline.files import LadderError, read_json
 from ladder.pipeline.paths import SHARD_INDEX
 
 INIT_TOLERANCE = 0.5  # nats between the initial loss and ln(vocab)
@@ -49,7 +49,9 @@ def one_batch(rows: int, seq_len: int, vocab: int, seed: int) -> tuple[torch.Ten
     return buf[:, :-1], buf[:, 1:], "random tokens"
 
 
-def run(params: config.Params, size: str, steps: int, rows: int, seq_len: int, lr: float) -> list[tuple[str, bool, str]]:
+def run(
+    params: config.Params, size: str, steps: int, rows: int, seq_len: int, lr: float
+) -> list[tuple[str, bool, str]]:
     """[(check, passed, figures)] for the three checks; prints what it runs on first."""
     t = params.train_for(size)
     device = dev.pick()
@@ -61,8 +63,10 @@ def run(params: config.Params, size: str, steps: int, rows: int, seq_len: int, l
     seq_len = min(seq_len, t.seq_len)
     x, y, data = one_batch(rows, seq_len, vocab, params.seed)
     x, y = to_device(x, device), to_device(y, device)
-    print(f"sanity@{size}: {model.num_params(non_embedding=False) / 1e6:.2f}M params, vocab {vocab} "
-          f"(from {vocab_from}), one batch of {rows} x {seq_len} tokens from {data}, {dtype} on {device}, lr {lr:g}")
+    print(
+        f"sanity@{size}: {model.num_params(non_embedding=False) / 1e6:.2f}M params, vocab {vocab} "
+        f"(from {vocab_from}), one batch of {rows} x {seq_len} tokens from {data}, {dtype} on {device}, lr {lr:g}"
+    )
 
     opts = recipe.optimizer(model, lr, t, device)
     scaler = torch.amp.GradScaler(device.type, enabled=dtype == "fp16")
@@ -84,12 +88,21 @@ def run(params: config.Params, size: str, steps: int, rows: int, seq_len: int, l
     n = len(list(model.parameters()))
     missing = ", ".join(dead[:4]) + (f" and {len(dead) - 4} more" if len(dead) > 4 else "")
     return [
-        ("initial loss", abs(first - expect) < INIT_TOLERANCE,
-         f"{first:.3f} vs ln({vocab}) = {expect:.3f} (tolerance {INIT_TOLERANCE})"),
-        ("gradient flow", not dead,
-         f"{n - len(dead)} of {n} parameters get a gradient" + (f"; none: {missing}" if dead else "")),
-        ("overfit one batch", last < OVERFIT_LOSS,
-         f"loss {first:.3f} -> {last:.4f} after {steps} steps (pass < {OVERFIT_LOSS}), {time.time() - t0:.1f} s"),
+        (
+            "initial loss",
+            abs(first - expect) < INIT_TOLERANCE,
+            f"{first:.3f} vs ln({vocab}) = {expect:.3f} (tolerance {INIT_TOLERANCE})",
+        ),
+        (
+            "gradient flow",
+            not dead,
+            f"{n - len(dead)} of {n} parameters get a gradient" + (f"; none: {missing}" if dead else ""),
+        ),
+        (
+            "overfit one batch",
+            last < OVERFIT_LOSS,
+            f"loss {first:.3f} -> {last:.4f} after {steps} steps (pass < {OVERFIT_LOSS}), {time.time() - t0:.1f} s",
+        ),
     ]
 
 
@@ -97,10 +110,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--size", required=True, help="a size under sizes: in params.yaml (need not be trained)")
     p.add_argument("--steps", type=int, default=150, help="optimizer steps to overfit the batch (default: %(default)s)")
     p.add_argument("--rows", type=int, default=2, help="rows in the batch (default: %(default)s)")
-    p.add_argument("--seq-len", type=int, default=64,
-                   help="tokens per row, at most the size's train.seq_len (default: %(default)s)")
-    p.add_argument("--lr", type=float, default=3e-3,
-                   help="learning rate of the overfit check, whatever params.yaml's lr (default: %(default)s)")
+    p.add_argument(
+        "--seq-len",
+        type=int,
+        default=64,
+        help="tokens per row, at most the size's train.seq_len (default: %(default)s)",
+    )
+    p.add_argument(
+        "--lr",
+        type=float,
+        default=3e-3,
+        help="learning rate of the overfit check, whatever params.yaml's lr (default: %(default)s)",
+    )
 
 
 def main(args) -> None:
