@@ -65,9 +65,23 @@ def _trains_on(plan: str) -> list[Path]:
     return [*SHARDS, paths.PlanFiles(plan).order, paths.PlanFiles(plan).plan]
 
 
-def _run_outputs(run: paths.RunFiles) -> list[Path]:
-    """A cell's or a rung's: their result is their loss, so they keep no model."""
-    return [run.config, run.summary, run.live]
+def _loss_run(
+    name: str, help: str, params: tuple[str, ...], files: Callable[[str], paths.RunFiles], note: str
+) -> Stage:
+    """A sweep cell or a scaling rung: the train stage's code on the base plan, one job per name. Their
+    result is their loss, so they keep no model."""
+    return Stage(
+        name=name,
+        module="train",
+        help=help,
+        params=params,
+        per=name,
+        reads=lambda n: _trains_on("base"),
+        writes=lambda n: [files(n.run).config, files(n.run).summary, files(n.run).live],
+        manifest=lambda n: files(n.run).summary,
+        keeps=lambda n: [files(n.run).ckpt],
+        note=note,
+    )
 
 
 _RECORDS = [
@@ -181,17 +195,12 @@ _RECORDS = [
         manifest=lambda n: paths.RunFiles(n.run).provenance,
         metrics=lambda n: [paths.RunFiles(n.run).eval],
     ),
-    Stage(
-        name="cell",
-        module="train",
-        help="one run of the learning-rate sweep: shape x parametrization x lr x seed",
-        params=("train", "sweep.head_dim", "sweep.train"),
-        per="cell",
-        reads=lambda n: _trains_on("base"),
-        writes=lambda n: _run_outputs(paths.cell(n.run)),
-        manifest=lambda n: paths.cell(n.run).summary,
-        keeps=lambda n: [paths.cell(n.run).ckpt],
-        note="the learning-rate sweep's runs (workflow/rules/sweep.smk); shape, lr and seed are in the name",
+    _loss_run(
+        "cell",
+        "one run of the learning-rate sweep: shape x parametrization x lr x seed",
+        ("train", "sweep.head_dim", "sweep.train"),
+        paths.cell,
+        "the learning-rate sweep's runs (workflow/rules/sweep.smk); shape, lr and seed are in the name",
     ),
     Stage(
         name="sweep",
@@ -203,17 +212,12 @@ _RECORDS = [
         manifest=lambda n: paths.SWEEP_OPTIMA,
         note="best lr per shape and parametrization; not a metrics file: its numbers would swamp `dvc exp show`",
     ),
-    Stage(
-        name="rung",
-        module="train",
-        help="one run of the scaling ladder: a shape at a token budget, on the shipped recipe",
-        params=("seed", "lr", "train", "scaling.head_dim", "scaling.train"),
-        per="rung",
-        reads=lambda n: _trains_on("base"),
-        writes=lambda n: _run_outputs(paths.rung(n.run)),
-        manifest=lambda n: paths.rung(n.run).summary,
-        keeps=lambda n: [paths.rung(n.run).ckpt],
-        note="the scaling ladder's runs (workflow/rules/scaling.smk); shape and budget are in the name",
+    _loss_run(
+        "rung",
+        "one run of the scaling ladder: a shape at a token budget, on the shipped recipe",
+        ("seed", "lr", "train", "scaling.head_dim", "scaling.train"),
+        paths.rung,
+        "the scaling ladder's runs (workflow/rules/scaling.smk); shape and budget are in the name",
     ),
     Stage(
         name="fit",
