@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -318,8 +319,17 @@ def folder(stage: str, run: str) -> paths.RunFiles:
 def inputs(params: Params, stage: str, run: str | None = None) -> list[Path]:
     """The small files that stand for a job's inputs in its stamp: the manifests among what it reads
     (each holds the sha256 of its stage's large outputs) and the embedded corpus's checksum."""
-    small = {paths.EMBEDDED_SUMS} | {manifest(s, r) for s, r in jobs(params)}
-    return [f for f in STAGES[stage].reads(names(params, stage, run)) if f in small]
+    n = names(params, stage, run)
+    small = _small_files(tuple(params.sizes), n.cells, n.rungs)
+    return [f for f in STAGES[stage].reads(n) if f in small]
+
+
+@cache
+def _small_files(sizes: tuple[str, ...], cells: tuple[str, ...], rungs: tuple[str, ...]) -> frozenset[Path]:
+    """Every job's manifest and the corpus checksum, once per set of jobs: the Snakefile asks for each job's
+    inputs on every invocation, and a sweep has hundreds of jobs."""
+    runs = {None: [None], "size": sizes, "cell": cells, "rung": rungs}
+    return frozenset({paths.EMBEDDED_SUMS} | {manifest(s, r) for s in STAGES for r in runs[STAGES[s].per]})
 
 
 # dvc.yaml: how a stage with a job per size, cell or rung loops, and the names its files get there
