@@ -15,6 +15,7 @@ import torch
 from ladder.nn import device as dev
 from ladder.nn import distributed
 from ladder.nn.model import GPT, GPTConfig
+from ladder.nn.muon import Muon
 from ladder.pipeline.config import Params, Train
 
 
@@ -83,7 +84,7 @@ def phases(warmup: list[dict], t: Train, budget: int) -> list[tuple[int, int]]:
 def optimizer(model: GPT, lr: float, t: Train, device: torch.device) -> list[torch.optim.Optimizer]:
     """The optimizers of a step: AdamW over every group (train.optimizer: adamw), or Muon over the
     hidden matrices and AdamW over the rest (muon, as in modded-nanogpt and nanochat). Muon's update
-    is sized by torch's "match_rms_adamw" rule, so one `lr` serves both. Built after the model is
+    is sized by torch's "match_rms_adamw" rule (nn/muon.py), so one `lr` serves both. Built after the model is
     wrapped for data parallelism, so FSDP's sharded parameters are the ones optimized."""
     cfg = model.config
     eps = t.adam_eps / (cfg.width_mult * cfg.depth_mult) if cfg.completep else t.adam_eps  # CompleteP's eps rule
@@ -92,7 +93,7 @@ def optimizer(model: GPT, lr: float, t: Train, device: torch.device) -> list[tor
     if t.optimizer == "muon":
         matrices = [g for g in groups if g["name"] == "hidden"]
         groups = [g for g in groups if g["name"] != "hidden"]
-        opts.append(torch.optim.Muon(matrices, lr=lr, momentum=t.muon_momentum, adjust_lr_fn="match_rms_adamw"))
+        opts.append(Muon(matrices, lr=lr, momentum=t.muon_momentum))
     opts.insert(0, torch.optim.AdamW(groups, lr=lr, betas=(t.beta1, t.beta2), eps=eps, fused=device.type == "cuda"))
     set_lr(opts, lr)
     return opts
