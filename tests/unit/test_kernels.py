@@ -1,8 +1,8 @@
 """The fused lm_head + cross-entropy (kernels.py) against the plain path.
 
-On a machine without a GPU the Triton kernel runs under Triton's interpreter (numpy on the CPU),
-so CI checks its arithmetic: loss, both gradients, ignored targets, uneven chunks. bf16 autocast
-and the compiled model need a CUDA GPU.
+On a machine without a GPU the fused op takes its torch step, and the Triton kernel runs under
+Triton's interpreter (numpy on the CPU) against that step, so CI checks both: loss, both
+gradients, ignored targets, uneven chunks. bf16 autocast and the compiled model need a CUDA GPU.
 """
 
 from __future__ import annotations
@@ -42,7 +42,8 @@ def plain_and_fused(x, w, targets, autocast: bool):
 @pytest.mark.parametrize("V", [1000, 50304])  # within one block of the kernel's loop, and across 13
 def test_fused_loss_matches_plain_fp32_across_chunks(monkeypatch, V):
     T = 1000 if DEVICE.type == "cuda" else 50  # the interpreter takes ~30 ms per row at V=50304
-    monkeypatch.setattr(kernels, "CHUNK_ELEMENTS", 48 * V)  # 48 rows a chunk: several, the last one shorter
+    for chunk in ("GPU_CHUNK", "CPU_CHUNK"):
+        monkeypatch.setattr(kernels, chunk, 48 * V)  # 48 rows a chunk: several, the last one shorter
     if DEVICE.type == "cuda":
         monkeypatch.setattr(torch.backends.cuda.matmul, "allow_tf32", False)
     g = torch.Generator(device=DEVICE).manual_seed(0)
@@ -55,6 +56,28 @@ def test_fused_loss_matches_plain_fp32_across_chunks(monkeypatch, V):
     torch.testing.assert_close(xf, xp, rtol=1e-4, atol=1e-6)
     torch.testing.assert_close(wf, wp, rtol=1e-4, atol=1e-6)
     assert xf[0, :10].abs().max() == 0
+
+
+@pytest.mark.parametrize("V", [1000, 5000])  # within one block of the kernel's loop, and across 2
+def test_triton_kernel_and_torch_step_agree(V):
+    """The chunk step the fused op takes on a GPU (Triton) and elsewhere (torch), on the same logits."""
+    g = torch.Generator(device=DEVICE).manual_seed(2)
+    logits = torch.randn(40, V, device=DEVICE, generator=g) * 3
+    targets = torch.randint(0, V, (40,), device=DEVICE, generator=g)
+    targets[:5] = -1
+    inv_n = torch.tensor([1 / 35], device=DEVICE)
+    out = []
+    for step in ("triton", "torch"):
+        grad, rows = logits.clone(), torch.empty(40, device=DEVICE)
+        if step == "triton":
+            kernels._loss_and_grad[(40,)](grad, targets, rows, inv_n, V, BLOCK=kernels.BLOCK)
+        else:
+            kernels._torch_loss_and_grad(grad, targets, rows, inv_n)
+        out.append((rows, grad))
+    (rt, gt), (rc, gc) = out
+    torch.testing.assert_close(rt, rc, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(gt, gc, rtol=1e-4, atol=1e-7)
+    assert rc[:5].abs().max() == 0 and gc[:5].abs().max() == 0
 
 
 @needs_gpu

@@ -247,7 +247,7 @@ class Block(nn.Module):
 
 
 class GPT(nn.Module):
-    fused_loss = True  # on CUDA, train through kernels.linear_cross_entropy (False: the plain path)
+    fused_loss = True  # train through kernels.linear_cross_entropy (False: the plain path)
 
     def __init__(self, config: GPTConfig):
         super().__init__()
@@ -291,9 +291,9 @@ class GPT(nn.Module):
 
         With targets (B, T): loss is the mean cross-entropy, ignoring -1.  The
         logits returned are the tensor the loss was computed from (bf16 under
-        autocast); nothing else is materialised.  Training on CUDA (targets
-        given, gradients on, `fused_loss`) returns no logits: the loss comes
-        from the fused lm_head + cross-entropy of kernels.py.
+        autocast); nothing else is materialised.  Training (targets given,
+        gradients on, `fused_loss`) returns no logits: the loss comes from the
+        fused lm_head + cross-entropy of kernels.py.
         """
         B, T = idx.shape
         if pos + T > self.config.block_size:
@@ -313,8 +313,8 @@ class GPT(nn.Module):
             # μP output multiplier 1/m, applied to the C-wide input of lm_head
             # rather than the V-wide logits: same function, V/C times fewer flops.
             x = x * (1.0 / self.config.width_mult)
-        if targets is not None and self.fused_loss and x.is_cuda and torch.is_grad_enabled():
-            # training on a GPU: lm_head and the loss in one pass, no logits kept (kernels.py)
+        if targets is not None and self.fused_loss and torch.is_grad_enabled():
+            # training: lm_head and the loss in one pass, no logits kept (kernels.py)
             from ladder.nn.kernels import linear_cross_entropy
 
             return None, linear_cross_entropy(x, self.lm_head.weight, targets)
