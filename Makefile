@@ -5,9 +5,13 @@ PYTHON ?= python3
 
 .PHONY: setup demo lint test test-quick test-faults bench-data bench-throughput clean
 
+# uv installs the dependencies in about 20 s where pip takes about 4 minutes (2 cores). It reads its own
+# settings, not pip's: find-links and an index that the environment gives pip are handed over.
 $(BIN)/ladder: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[test]'
+	$(BIN)/pip install --quiet --disable-pip-version-check uv
+	UV_FIND_LINKS="$${UV_FIND_LINKS:-$$PIP_FIND_LINKS}" UV_INDEX_URL="$${UV_INDEX_URL:-$$PIP_INDEX_URL}" \
+		$(BIN)/uv pip install --quiet --python $(BIN)/python -e '.[test]'
 	@touch $@
 
 setup: $(BIN)/ladder
