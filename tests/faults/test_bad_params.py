@@ -63,6 +63,14 @@ CASES = [
     ("scaling_budget_key_gone", ["fit"], {"scaling.budget": "flops"}, "scaling.budget: unknown key"),
     ("rung_budget_in_train", ["predict", "--size", "tiny"], {"scaling.train": {"tokens": 5}}, "scaling.train"),
     ("two_budgets", TRAIN, {"train.flops": 1e12, "train.tokens": 4096}, "set one budget"),
+    # non-finite floats pass a one-sided bound: refused everywhere, not key by key
+    ("time_limit_infinite", TRAIN, {"train.max_hours": float("inf")}, "train.max_hours: Input should be a finite"),
+    ("huber_delta_infinite", ["fit"], {"scaling.huber_delta": float("inf")}, "scaling.huber_delta"),
+    ("temperature_nan", ["eval", "--size", "tiny"], {"eval.temperature": float("nan")}, "eval.temperature"),
+    ("seed_negative", TRAIN, {"seed": -1}, "seed"),
+    ("seed_beyond_numpy", TRAIN, {"seed": 2**32}, "seed: Input should be less than 4294967296"),
+    ("head_dim_odd", TRAIN, {"sizes.tiny.n_embd": 66, "sizes.tiny.n_head": 2}, "sizes.tiny: the head dimension"),
+    ("rung_head_dim_odd", ["fit"], {"scaling.head_dim": 33}, "scaling.head_dim"),
 ]
 
 

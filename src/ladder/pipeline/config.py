@@ -18,6 +18,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from ladder.pipeline.files import LadderError
 
 PosInt = Annotated[int, Field(gt=0)]
+Seed = Annotated[int, Field(ge=0, lt=2**32)]  # what numpy's generators take
+HeadDim = Annotated[int, Field(gt=0, multiple_of=2)]  # rotary embeddings rotate pairs of dimensions
 Fraction = Annotated[float, Field(gt=0, le=1)]
 
 
@@ -26,7 +28,9 @@ class ConfigError(LadderError):
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # every float finite: an infinite time limit or a NaN temperature would pass a one-sided bound,
+    # train for hours and then fail to write its JSON
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class HFSource(Strict):
@@ -148,6 +152,10 @@ class Size(Strict):
     def _heads(self):
         if self.n_embd % self.n_head:
             raise ValueError(f"n_embd ({self.n_embd}) must be divisible by n_head ({self.n_head})")
+        if self.n_embd // self.n_head % 2:
+            raise ValueError(
+                f"the head dimension n_embd / n_head = {self.n_embd // self.n_head} must be even (rotary pairs)"
+            )
         return self
 
 
@@ -179,10 +187,10 @@ class Sweep(Strict):
     """The learning-rate transfer sweep: one training run per shape x parametrization x lr x seed."""
 
     shapes: list[str]  # "w<n_embd>-d<n_layer>"
-    head_dim: PosInt  # n_head = width / head_dim: widening adds heads
+    head_dim: HeadDim  # n_head = width / head_dim: widening adds heads
     parametrizations: list[Literal["sp", "mup"]]  # mup: μP in width and CompleteP in depth
     lrs: list[Annotated[float, Field(gt=0, le=1)]]
-    seeds: list[Annotated[int, Field(ge=0)]]
+    seeds: list[Seed]
     train: dict[str, Any]  # overrides of the shared train: block for every cell (its budget, say)
 
     _shapes = field_validator("shapes")(shapes)
@@ -220,7 +228,7 @@ class Scaling(Strict):
     which every named size's loss is predicted (analysis/scaling.py)."""
 
     shapes: list[str]  # "w<n_embd>-d<n_layer>"
-    head_dim: PosInt
+    head_dim: HeadDim
     budgets: list[PosInt]  # tokens each rung sees: the sizes' own budgets, so that the fit measures their regime
     holdout: list[str]  # rungs trained but kept out of the fit: what it predicts for them scores it
     n: Literal["non_embedding", "total"]  # which parameter count the law takes as N
@@ -275,7 +283,7 @@ class Pipeline(Strict):
 
 
 class Params(Strict):
-    seed: int
+    seed: Seed
     lr: Annotated[float, Field(gt=0, le=1)]
     data: Data
     subset: Subset
