@@ -40,12 +40,14 @@ def plain_and_fused(x, w, targets, autocast: bool):
 
 
 @pytest.mark.parametrize("V", [1000, 50304])  # within one block of the kernel's loop, and across 13
-def test_fused_loss_matches_plain_fp32_across_chunks(monkeypatch, V):
+def test_fused_loss_matches_plain_fp32_across_chunks(monkeypatch, request, V):
     T = 1000 if DEVICE.type == "cuda" else 50  # the interpreter takes ~30 ms per row at V=50304
     for chunk in ("GPU_CHUNK", "CPU_CHUNK"):
         monkeypatch.setattr(kernels, chunk, 48 * V)  # 48 rows a chunk: several, the last one shorter
-    if DEVICE.type == "cuda":
-        monkeypatch.setattr(torch.backends.cuda.matmul, "allow_tf32", False)
+    if DEVICE.type == "cuda":  # full float32 matmuls, whatever an earlier test set
+        was = torch.get_float32_matmul_precision()
+        request.addfinalizer(lambda: torch.set_float32_matmul_precision(was))
+        torch.set_float32_matmul_precision("highest")
     g = torch.Generator(device=DEVICE).manual_seed(0)
     x = torch.randn(3, T, 64, device=DEVICE, generator=g)
     w = torch.randn(V, 64, device=DEVICE, generator=g) * 0.2
