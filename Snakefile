@@ -31,9 +31,11 @@ report: "workflow/report/workflow.rst"
 
 # Every job's stderr (log lines, and progress one line per update) is also kept in its log: file,
 # .ladder/logs/<stage>.log with the stage named as DVC names it: `ladder eval --size tiny` -> eval@tiny.
+# A link at the log's path is removed first, so tee never writes through it.
 # (Snakemake formats the prefix once: {{ }} are bash's braces.)
 shell.prefix('set -euo pipefail; '
-             'ladder() {{ {{ command ladder "$@" 2>&1 >&3 | tee ".ladder/logs/$1${{3:+@$3}}.log" >&2; }} 3>&1; }}; ')
+             'ladder() {{ local log=".ladder/logs/$1${{3:+@$3}}.log"; rm -f "$log"; '
+             '{{ command ladder "$@" 2>&1 >&3 | tee "$log" >&2; }} 3>&1; }}; ')
 
 
 wildcard_constraints:

@@ -53,5 +53,5 @@ def draw(frame: pd.DataFrame, out: Path, title: str, prediction: dict | None = N
     for axis in (ax.xaxis.set_major_formatter, ax.xaxis.set_minor_formatter):
         axis(matplotlib.ticker.EngFormatter(sep=""))  # 200k, 1M
     fig.tight_layout()
-    fig.savefig(out, dpi=110, format="png")
+    fig.savefig(out, dpi=110, format="png")  # atomic: the callers' temporary sibling
     plt.close(fig)

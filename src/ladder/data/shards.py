@@ -31,7 +31,7 @@ class ShardWriter:
 
     def _open(self):
         path = self.folder / f"{self.prefix}-{len(self.files):05d}.bin"
-        self._f = open(path, "wb")
+        self._f = open(path, "wb")  # atomic: the shard stage's temporary folder
         self._f.write(b"\0" * HEADER_BYTES)
         self._n = 0
         self.files.append({"file": path.name, "tokens": 0})

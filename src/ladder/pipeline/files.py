@@ -7,6 +7,7 @@ or a bad input never leaves a half-written output and never destroys the previou
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
@@ -78,6 +79,17 @@ def _remove(p: Path) -> None:
         shutil.rmtree(p)
     elif p.exists() or p.is_symlink():
         p.unlink()
+
+
+def open_owned(path: str | os.PathLike, flags: int = os.O_RDWR | os.O_CREAT) -> int:
+    """A file written in place rather than renamed into place (a lock: the inode is what is held), opened
+    without following a link, so a symlink planted there is refused instead of written through."""
+    try:
+        return os.open(path, flags | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            raise LadderError(f"{path}: is a symbolic link; ladder writes through no link (remove it)") from None
+        raise
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:

@@ -27,7 +27,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from ladder.pipeline.files import LadderError
+from ladder.pipeline.files import LadderError, open_owned
 from ladder.pipeline.paths import LOCKS
 
 PROJECT = LOCKS / "project"  # not a job: no stage is named so
@@ -58,8 +58,8 @@ def busy(jobs_only: bool = False) -> list[str]:
         if jobs_only and path == PROJECT:
             continue
         try:
-            fd = os.open(path, os.O_RDONLY)
-        except OSError:
+            fd = open_owned(path, os.O_RDONLY)
+        except (OSError, LadderError):  # gone meanwhile, or a link: no process holds it
             continue
         try:
             fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
@@ -78,7 +78,7 @@ def _holder(path, fd: int) -> str:
 def _open(path: Path, job: str) -> int:
     try:
         LOCKS.mkdir(parents=True, exist_ok=True)
-        return os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        return open_owned(path)
     except OSError as e:
         raise LadderError(f"{path}: cannot take the lock of {job} ({e.strerror})") from None
 
@@ -87,7 +87,7 @@ def _dvc_holder() -> str | None:
     """DVC's repo lock, if a DVC command holds it: DVC holds it while it plans, hashes and commits, and
     lets it go while a stage's command runs (that command holds the project lock then)."""
     try:
-        fd = os.open(DVC_LOCK, os.O_RDONLY)
+        fd = open_owned(DVC_LOCK, os.O_RDONLY)
     except OSError:
         return None
     try:

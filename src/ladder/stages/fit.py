@@ -155,7 +155,7 @@ def plot(
     )
     fig.suptitle(f"L_D(N) = E + A / N^alpha per budget D  ({laws})", y=1.0, fontsize=10)
     fig.tight_layout()
-    fig.savefig(out, dpi=110, bbox_inches="tight", format="png")
+    fig.savefig(out, dpi=110, bbox_inches="tight", format="png")  # atomic: run()'s temporary sibling
     plt.close(fig)
 
 

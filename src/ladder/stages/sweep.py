@@ -122,7 +122,7 @@ def plot(df: pd.DataFrame, best: dict, out) -> None:
     grid.figure.suptitle(
         "Learning-rate transfer: ★ best lr per shape, ☆ at the grid's edge (band: spread over seeds)", y=1.03
     )
-    grid.savefig(out, dpi=110, bbox_inches="tight", format="png")
+    grid.savefig(out, dpi=110, bbox_inches="tight", format="png")  # atomic: run()'s temporary sibling
 
 
 def run(params: Params) -> dict:
