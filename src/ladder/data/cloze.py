@@ -18,8 +18,10 @@ def cloze_items(cfg: Eval, seed: int) -> list[dict]:
     """Pick-the-true-next-sentence items from held-out documents, with sentences of other documents
     as distractors. Built from the val split, so the model never trained on them."""
     rng = random.Random(seed)
-    docs = [[s for s in SENTENCE_END.split(json.loads(line)["text"].replace("\n", " ")) if 30 <= len(s) <= 300]
-            for line in need(paths.SPLITS["val"], "val split").read_text().splitlines()]
+    docs = [
+        [s for s in SENTENCE_END.split(json.loads(line)["text"].replace("\n", " ")) if 30 <= len(s) <= 300]
+        for line in need(paths.SPLITS["val"], "val split").read_text().splitlines()
+    ]
     docs = [d for d in docs if len(d) >= 2]
     if len(docs) < 2:
         return []

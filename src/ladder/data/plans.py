@@ -14,8 +14,17 @@ from ladder.pipeline.files import atomic, sha256_file, write_json
 from ladder.pipeline.progress import log
 
 
-def write_plan(plan: str, cfg: Curriculum, index: dict, starts: np.ndarray, lengths: np.ndarray,
-               score: np.ndarray | None, info: dict, keep_scores: bool = False, directed: bool = True) -> dict:
+def write_plan(
+    plan: str,
+    cfg: Curriculum,
+    index: dict,
+    starts: np.ndarray,
+    lengths: np.ndarray,
+    score: np.ndarray | None,
+    info: dict,
+    keep_scores: bool = False,
+    directed: bool = True,
+) -> dict:
     """Order the documents by `score` (None: natural order), in `cfg.direction` unless not `directed`,
     and write it atomically, with the scores themselves (per document, natural order) as
     scores.npy when `keep_scores`."""
@@ -42,7 +51,12 @@ def write_plan(plan: str, cfg: Curriculum, index: dict, starts: np.ndarray, leng
                 np.save(f, score.astype(np.float32))
         out["order_sha256"] = sha256_file(tmps[1])
         write_json(tmps[0], out)
-    log.info("curriculum (%s): %d documents ordered by %s%s, warm-up %s", plan, len(starts), out["order"],
-             f", {cfg.direction}" if directed else "",
-             [(p.seq_len, p.share) for p in cfg.warmup] or "none")
+    log.info(
+        "curriculum (%s): %d documents ordered by %s%s, warm-up %s",
+        plan,
+        len(starts),
+        out["order"],
+        f", {cfg.direction}" if directed else "",
+        [(p.seq_len, p.share) for p in cfg.warmup] or "none",
+    )
     return out

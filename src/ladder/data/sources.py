@@ -12,9 +12,9 @@ import os
 import re
 import socket
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlparse
-from typing import Iterator
 
 from ladder.pipeline.config import Data
 from ladder.pipeline.files import LadderError, sha256_file
@@ -68,7 +68,8 @@ def _rows(path: Path, fmt: str, cfg: Data) -> Iterator[str]:
         ds = datasets.load_dataset("text", data_files=[str(path)], sample_by=by, streaming=True, split="train")
         field = "text"
     else:
-        ds = datasets.load_dataset("json" if fmt == "jsonl" else "parquet", data_files=[str(path)], streaming=True, split="train")
+        kind = "json" if fmt == "jsonl" else "parquet"
+        ds = datasets.load_dataset(kind, data_files=[str(path)], streaming=True, split="train")
         field = cfg.text_field
     blocks = (_field(row, field, path) for row in ds)
     if fmt == "txt" and cfg.txt_split == "titled":
@@ -101,15 +102,18 @@ def _titled(blocks: Iterator[str]) -> Iterator[str]:
 def _hub_resolves(name: str) -> None:
     """Fail at once when the hub's host name does not resolve (offline): `datasets` would retry until
     `hf.timeout_s`. Skipped for a local dataset folder and in offline mode, which read the cache."""
-    offline = any(os.environ.get(v, "").lower() in ("1", "true", "yes") for v in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"))
+    flags = ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE")
+    offline = any(os.environ.get(v, "").lower() in ("1", "true", "yes") for v in flags)
     if offline or Path(name).exists():
         return
     host = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co")).hostname or ""
     try:
         socket.getaddrinfo(host, 443)
     except (socket.gaierror, UnicodeError) as e:
-        raise SourceError(f"data.hf.name: cannot load {name!r}: the hub's host {host!r} does not resolve "
-                          f"({e}); offline? HF_HUB_OFFLINE=1 reads the local cache") from None
+        raise SourceError(
+            f"data.hf.name: cannot load {name!r}: the hub's host {host!r} does not resolve "
+            f"({e}); offline? HF_HUB_OFFLINE=1 reads the local cache"
+        ) from None
 
 
 def _hf_rows(cfg: Data) -> Iterator[str]:
@@ -137,9 +141,12 @@ def _hf_rows(cfg: Data) -> Iterator[str]:
     t.start()
     t.join(cfg.hf.timeout_s)
     if t.is_alive():
-        raise SourceError(f"data.hf.name: {cfg.hf.name!r} did not answer within {cfg.hf.timeout_s:g}s (offline or unreachable hub?)")
+        raise SourceError(
+            f"data.hf.name: {cfg.hf.name!r} did not answer within {cfg.hf.timeout_s:g}s (offline or unreachable hub?)"
+        )
     if "error" in opened:
-        msg = str(opened["error"]).strip().splitlines()[0] if str(opened["error"]).strip() else type(opened["error"]).__name__
+        err = opened["error"]
+        msg = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise SourceError(f"data.hf.name: cannot load {cfg.hf.name!r}: {msg}")
     if opened["first"] is None:
         return
@@ -152,8 +159,13 @@ def _hf_rows(cfg: Data) -> Iterator[str]:
 def documents(cfg: Data) -> tuple[Iterator[tuple[str, str]], dict]:
     """(document, where) pairs from the configured source, and a description for the manifest."""
     if cfg.source == "hf":
-        desc = {"kind": "hf", "name": cfg.hf.name, "config": cfg.hf.config, "split": cfg.hf.split,
-                "revision": cfg.hf.revision}
+        desc = {
+            "kind": "hf",
+            "name": cfg.hf.name,
+            "config": cfg.hf.config,
+            "split": cfg.hf.split,
+            "revision": cfg.hf.revision,
+        }
         return ((d, f"hf:{cfg.hf.name}") for d in _hf_rows(cfg)), desc
     if cfg.source == "embedded":
         expected = EMBEDDED_SUMS.read_text().split()[0]
@@ -163,8 +175,10 @@ def documents(cfg: Data) -> tuple[Iterator[tuple[str, str]], dict]:
     else:
         files = local_files(cfg.source)
     fmts = [file_format(f, cfg.format) for f in files]
-    desc = {"kind": cfg.source if cfg.source == "embedded" else "local",
-            "files": [{"path": str(f), "bytes": f.stat().st_size} for f in files]}
+    desc = {
+        "kind": cfg.source if cfg.source == "embedded" else "local",
+        "files": [{"path": str(f), "bytes": f.stat().st_size} for f in files],
+    }
 
     def gen():
         for f, fmt in zip(files, fmts):
@@ -176,14 +190,17 @@ def documents(cfg: Data) -> tuple[Iterator[tuple[str, str]], dict]:
             except SourceError:
                 raise
             except Exception as e:  # datasets/pyarrow parse errors
-                raise SourceError(f"{f}: cannot be read as {fmt}: {str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
+                why = str(e).splitlines()[0] if str(e) else type(e).__name__
+                raise SourceError(f"{f}: cannot be read as {fmt}: {why}") from None
 
     return gen(), desc
 
 
 def check_text(doc: str, where: str) -> None:
     if len(doc) > MAX_DOC_BYTES:
-        raise SourceError(f"{where}: a document of {len(doc):,} characters exceeds the limit of {MAX_DOC_BYTES:,} per document")
+        raise SourceError(
+            f"{where}: a document of {len(doc):,} characters exceeds the limit of {MAX_DOC_BYTES:,} per document"
+        )
     head = doc[:4096]
     if "\x00" in head or len(CONTROL_CHARS.findall(head)) > len(head) // 10:
         raise SourceError(f"{where}: looks like binary data, not text")

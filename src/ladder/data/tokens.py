@@ -3,8 +3,8 @@ bytes each token stands for, and decoding a stream of ids without splitting a ch
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Iterable, Iterator
 
 import numpy as np
 from tokenizers import Tokenizer
