@@ -90,3 +90,15 @@ def test_oversized_document_is_refused(fresh, monkeypatch):
     with pytest.raises(sources.SourceError, match="exceeds the limit of 4,096"):
         download.run(config.load())
     assert not list((fresh / "data/raw").iterdir())  # no output, no temporary left behind
+
+
+def test_a_link_loop_reads_each_file_once(tmp_path):
+    """`**` follows links: through a folder linked into itself, glob and folder sources reached one file
+    by 40 paths and read it 40 times."""
+    from ladder.data.sources import local_files
+
+    (tmp_path / "loop").mkdir()
+    (tmp_path / "loop/a.txt").write_text("one document\n")
+    (tmp_path / "loop/self").symlink_to("../loop")
+    assert [f.name for f in local_files(f"{tmp_path}/loop/**/*.txt")] == ["a.txt"]
+    assert [f.name for f in local_files(f"{tmp_path}/loop")] == ["a.txt"]

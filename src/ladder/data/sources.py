@@ -33,15 +33,26 @@ class SourceError(LadderError):
 def local_files(source: str) -> list[Path]:
     p = Path(source)
     if p.is_dir():
-        files = sorted(f for f in p.rglob("*") if f.is_file() and not f.name.startswith("."))
+        files = _once(f for f in p.rglob("*") if f.is_file() and not f.name.startswith("."))
     elif any(c in source for c in "*?["):
-        files = sorted(Path(f) for f in glob.glob(source, recursive=True) if Path(f).is_file())
+        files = _once(Path(f) for f in glob.glob(source, recursive=True) if Path(f).is_file())
     elif p.is_file():
         files = [p]
     else:
         raise SourceError(f"data.source: {source!r} is not 'embedded', 'hf', an existing file, folder or glob")
     if not files:
         raise SourceError(f"data.source: {source!r} matches no files")
+    return files
+
+
+def _once(paths) -> list[Path]:
+    """Each file once, however many paths reach it: `**` follows links, and a link loop reaches one file
+    by a path per level until the system's limit (40 copies of every document)."""
+    seen, files = set(), []
+    for f in sorted(paths):
+        if (real := f.resolve()) not in seen:
+            seen.add(real)
+            files.append(f)
     return files
 
 
