@@ -18,7 +18,7 @@ from ladder.data.tokens import decode_stream
 from ladder.nn import device as dev
 from ladder.nn.checkpoint import load_trained
 from ladder.nn.model import GPT, Attention
-from ladder.pipeline import paths
+from ladder.pipeline import options, paths
 from ladder.pipeline.files import LadderError, atomic, is_png, user_target
 from ladder.pipeline.progress import log
 
@@ -116,7 +116,9 @@ def plot(maps: torch.Tensor, layers: list[int], labels: list[str] | None, title:
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--size", required=True, help="a trained size (reads results/<size>/)")
     p.add_argument("--prompt", required=True, help=f"text to look at (tokens label the axes up to {LABEL_TOKENS})")
-    p.add_argument("--layers", type=int, nargs="+", help="layers to show, counting from 0 (default: all)")
+    p.add_argument(
+        "--layers", type=options.integer(0), nargs="+", help="layers to show, counting from 0 (default: all)"
+    )
     p.add_argument("--out", type=Path, help="output image (default: results/<size>/attention.png)")
 
 

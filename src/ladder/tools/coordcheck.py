@@ -27,6 +27,7 @@ import torch
 
 from ladder.nn import recipe
 from ladder.nn.model import GPT, GPTConfig
+from ladder.pipeline import options
 from ladder.pipeline.config import Train, load
 from ladder.pipeline.files import atomic, is_png, user_target
 
@@ -233,10 +234,16 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument(
         "--out", type=Path, default=Path("results/coordcheck.png"), help="figure (CSV beside it; default: %(default)s)"
     )
-    ap.add_argument("--widths", type=int, nargs="+", default=list(WIDTHS), help="n_embd values (default: %(default)s)")
-    ap.add_argument("--steps", type=int, default=6, help="Adam steps per width (default: %(default)s)")
-    ap.add_argument("--lr", type=float, default=3e-3, help="base learning rate (default: %(default)s)")
-    ap.add_argument("--n-layer", type=int, default=2, help="blocks, over widths (default: %(default)s)")
+    ap.add_argument(
+        "--widths",
+        type=options.integer(1),
+        nargs="+",
+        default=list(WIDTHS),
+        help="n_embd values (default: %(default)s)",
+    )
+    ap.add_argument("--steps", type=options.integer(1), default=6, help="Adam steps per width (default: %(default)s)")
+    ap.add_argument("--lr", type=options.real(above=0), default=3e-3, help="base learning rate (default: %(default)s)")
+    ap.add_argument("--n-layer", type=options.integer(1), default=2, help="blocks, over widths (default: %(default)s)")
     ap.add_argument(
         "--depths",
         type=int,
@@ -244,10 +251,10 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
         default=None,
         help="check over these n_layer values instead of widths, the first as CompleteP's base depth",
     )
-    ap.add_argument("--width", type=int, default=128, help="n_embd, over depths (default: %(default)s)")
-    ap.add_argument("--n-head", type=int, default=4, help="heads at every width (default: %(default)s)")
-    ap.add_argument("--base-width", type=int, default=128, help="μP base width (default: %(default)s)")
-    ap.add_argument("--seed", type=int, default=0, help="init and data seed (default: %(default)s)")
+    ap.add_argument("--width", type=options.integer(1), default=128, help="n_embd, over depths (default: %(default)s)")
+    ap.add_argument("--n-head", type=options.integer(1), default=4, help="heads at every width (default: %(default)s)")
+    ap.add_argument("--base-width", type=options.integer(1), default=128, help="μP base width (default: %(default)s)")
+    ap.add_argument("--seed", type=options.seed, default=0, help="init and data seed (default: %(default)s)")
     ap.add_argument(
         "--metric",
         choices=["rms", "delta_rms"],

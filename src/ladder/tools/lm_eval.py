@@ -20,7 +20,7 @@ from pathlib import Path
 
 from ladder.data import tokens
 from ladder.data.cloze import SENTENCE_END, cloze_items
-from ladder.pipeline import paths
+from ladder.pipeline import options, paths
 from ladder.pipeline.config import Params, load
 from ladder.pipeline.files import LadderError, atomic, need, read_json, write_json
 from ladder.pipeline.progress import log
@@ -148,8 +148,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="comma-separated lm-eval tasks (default: the project's three, on the val split, offline)",
     )
     p.add_argument("--model-dir", type=Path, help="the export to score (default: results/<size>/hf)")
-    p.add_argument("--limit", type=int, help="score at most this many documents per task (default: all)")
-    p.add_argument("--batch-size", type=int, default=8, help="documents per forward pass (default: 8)")
+    p.add_argument("--limit", type=options.integer(1), help="score at most this many documents per task (default: all)")
+    p.add_argument("--batch-size", type=options.integer(1), default=8, help="documents per forward pass (default: 8)")
 
 
 def main(args) -> None:

@@ -11,6 +11,7 @@ lowest loss the fit finds along C = 6 N D between them.
 from __future__ import annotations
 
 import argparse
+import math
 
 import numpy as np
 import pandas as pd
@@ -26,8 +27,8 @@ def flops(text: str) -> float:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number of FLOPs (e.g. 1e18)") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"{text!r}: a FLOP budget must be positive")
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"{text!r}: a FLOP budget must be positive and finite")
     return value
 
 

@@ -29,7 +29,7 @@ from ladder.nn import recipe
 from ladder.nn.cost import vocab_size
 from ladder.nn.loader import Concat, to_device
 from ladder.nn.model import GPT
-from ladder.pipeline import config
+from ladder.pipeline import config, options
 from ladder.pipeline.files import LadderError, read_json
 from ladder.pipeline.paths import SHARD_INDEX
 
@@ -108,8 +108,13 @@ def run(
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--size", required=True, help="a size under sizes: in params.yaml (need not be trained)")
-    p.add_argument("--steps", type=int, default=150, help="optimizer steps to overfit the batch (default: %(default)s)")
-    p.add_argument("--rows", type=int, default=2, help="rows in the batch (default: %(default)s)")
+    p.add_argument(
+        "--steps",
+        type=options.integer(1),
+        default=150,
+        help="optimizer steps to overfit the batch (default: %(default)s)",
+    )
+    p.add_argument("--rows", type=options.integer(1), default=2, help="rows in the batch (default: %(default)s)")
     p.add_argument(
         "--seq-len",
         type=int,
