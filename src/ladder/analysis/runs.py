@@ -26,6 +26,21 @@ def evaluated_sizes() -> list[str]:
     return sorted(f.parent.name for f in paths.RESULTS.glob("*/eval.json"))
 
 
+# what tables read from an evaluation: numbers (dotted: nested), checked before any is shown
+EVAL_NUMBERS = ("val_loss", "val_bits_per_byte", "tokens_trained", "train_seconds")
+PROVENANCE_NUMBERS = ("params", "val.unigram_bits_per_byte", "val.perplexity", "train_tokens_per_s")
+
+
+def _numbers(doc, keys: tuple[str, ...], file: str, size: str) -> None:
+    """A file whose fields a table reads is refused in one line naming the field, not a KeyError later."""
+    for key in keys:
+        node = doc
+        for part in key.split("."):
+            node = node.get(part) if isinstance(node, dict) else None
+        if isinstance(node, bool) or not isinstance(node, int | float):
+            raise LadderError(f"{file}: field {key!r} missing or not a number (rerun `ladder eval --size {size}`)")
+
+
 def evaluation(size: str, read: Reader = workspace, where: str = "") -> dict:
     """A size's eval.json, the details tables show from its eval_provenance.json, and that whole file
     under "provenance". `where` names a copy other than the workspace in errors."""
@@ -36,6 +51,14 @@ def evaluation(size: str, read: Reader = workspace, where: str = "") -> dict:
     p = read(out.provenance)
     if p is None:
         raise LadderError(f"{where}{out.provenance}: missing beside {out.eval} (rerun `ladder eval --size {size}`)")
+    _numbers(metrics, EVAL_NUMBERS, f"{where}{out.eval}", size)
+    _numbers(p, PROVENANCE_NUMBERS, f"{where}{out.provenance}", size)
+    if metrics.get("cloze") is not None:
+        _numbers(metrics, ("cloze",), f"{where}{out.eval}", size)
+        _numbers(p, ("cloze.items", "cloze.chance"), f"{where}{out.provenance}", size)
+    samples = p.get("samples", [])
+    if not isinstance(samples, list) or not all(isinstance(x, dict) for x in samples):
+        raise LadderError(f"{where}{out.provenance}: field 'samples' is not a list of samples (rerun `ladder eval`)")
     return metrics | {
         "size": size,
         "params": p["params"],

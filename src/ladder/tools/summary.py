@@ -78,7 +78,7 @@ def card(r: dict) -> str:
             f"{'' if pred['inside_interval'] else ', outside the interval'} (results/scaling/fit.png)"
         )
         lines += [f"  warning: {w}" for w in pred.get("warnings", [])]
-    greedy = next((s["text"] for s in p["samples"] if s["mode"] == "greedy"), None)
+    greedy = next((s.get("text") for s in p.get("samples", []) if s.get("mode") == "greedy"), None)
     if greedy:
         lines.append(f"  greedy sample: {' '.join(greedy.split())[:100]!r}")
     return "\n".join(lines)
