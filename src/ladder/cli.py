@@ -28,6 +28,7 @@ COMMANDS = {
         "parameters, FLOPs, memory and estimated hours per size; with --budget, the N and D "
         "the scaling fit recommends for that compute",
     ),
+    "config": ("tools.resolved", "print the settings one size, rung or cell trains with, overrides merged and marked"),
     "summary": ("tools.summary", "print a table of eval results"),
     "log": ("tools.log", "the experiment log: a row per size, DVC experiment and rung (results/log.csv, log.md)"),
     "curves": ("tools.curves", "plot loss against tokens for every size (results/curves.png)"),
