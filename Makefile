@@ -38,8 +38,9 @@ test-quick: setup
 	PATH="$(CURDIR)/$(BIN):$$PATH" pytest -q tests/unit
 
 # The fault suite alone: bad inputs, kills, locks (about 2 minutes of CPU on 2 cores; part of `make test`).
+# Here the params fuzzer runs its thorough profile: 5x CI's mutations, seeded afresh (tests/faults/test_fuzz_params.py).
 test-faults: setup
-	PATH="$(CURDIR)/$(BIN):$$PATH" pytest -q tests/faults
+	LADDER_FUZZ=thorough PATH="$(CURDIR)/$(BIN):$$PATH" pytest -q tests/faults
 
 bench-data: setup
 	PATH="$(CURDIR)/$(BIN):$$PATH" python bench/data.py

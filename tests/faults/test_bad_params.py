@@ -71,6 +71,33 @@ CASES = [
     ("seed_beyond_numpy", TRAIN, {"seed": 2**32}, "seed: Input should be less than 4294967296"),
     ("head_dim_odd", TRAIN, {"sizes.tiny.n_embd": 66, "sizes.tiny.n_head": 2}, "sizes.tiny: the head dimension"),
     ("rung_head_dim_odd", ["fit"], {"scaling.head_dim": 33}, "scaling.head_dim"),
+    # found by test_fuzz_params.py: a shape of no width or depth was refused as a size's n_head or n_layer, a
+    # shape too wide as a size's n_embd, with no word of the sweep or the ladder
+    ("sweep_shape_zero_width", ["sweep"], {"sweep.shapes": ["w0-d4", "w32-d4"]}, "sweep.shapes: 'w0-d4': width"),
+    (
+        "rung_shape_zero_depth",
+        ["fit"],
+        {"scaling.shapes": ["w16-d0", "w32-d1", "w48-d1", "w64-d1", "w64-d2"]},
+        "scaling.shapes: 'w16-d0': width and depth must be positive",
+    ),
+    (
+        "sweep_shape_too_wide",
+        ["sweep"],
+        {"sweep.shapes": ["w2097152-d4", "w32-d4"]},
+        "sweep.shapes: w2097152-d4: n_embd: Input should be less than or equal to 1048576",
+    ),
+    # accepted, then `ladder plan` and the train stage's plan check died in torch with a traceback (or, for
+    # millions of layers, built the model for hours); refused here without running anything but the check
+    ("width_beyond_torch", TRAIN, {"sizes.tiny.n_embd": 2**31}, "sizes.tiny.n_embd"),
+    ("depth_beyond_plan", ["download"], {"sizes.tiny.n_layer": 10**6}, "sizes.tiny.n_layer"),
+    (
+        "context_beyond_torch",
+        TRAIN,
+        {"sizes.tiny.train": {"seq_len": 2**64, "batch_tokens": 2**68, "micro_batch": 16}},
+        "sizes.tiny.train.seq_len",
+    ),
+    ("tokens_per_param_overflows", ["plan", "small"], {"train.tokens_per_param": 1e308}, "train.tokens_per_param"),
+    ("rung_budget_named", ["fit"], {"scaling.train": {"flops": 1e12}}, "scaling.train: sets a budget (flops)"),
 ]
 
 

@@ -21,6 +21,13 @@ PosInt = Annotated[int, Field(gt=0)]
 Seed = Annotated[int, Field(ge=0, lt=2**32)]  # what numpy's generators take
 HeadDim = Annotated[int, Field(gt=0, multiple_of=2)]  # rotary embeddings rotate pairs of dimensions
 Fraction = Annotated[float, Field(gt=0, le=1)]
+# What torch can build and `ladder plan` can size, far beyond any model trained so far: a width past about
+# 2**30 overflows torch's storage size for the MLP's matrix, a long enough context the RoPE table's (past
+# 2**63, torch's integers), and millions of layers take hours to build even on the meta device where the
+# plan sizes them. Accepted, each died in the plan with a traceback (or never finished).
+Width = Annotated[int, Field(gt=0, le=2**20)]
+Depth = Annotated[int, Field(gt=0, le=2**12)]
+Context = Annotated[int, Field(gt=0, le=2**24)]
 
 
 class ConfigError(LadderError):
@@ -92,12 +99,13 @@ class Curriculum(Strict):
 
 
 class Train(Strict):
-    seq_len: PosInt
+    seq_len: Context
     batch_tokens: PosInt
     micro_batch: PosInt
     tokens: PosInt | None  # explicit budget; when unset, flops / FLOPs per token, else tokens_per_param x parameters
     flops: Annotated[float, Field(gt=0)] | None  # a compute budget instead (training FLOPs, nn/model.py)
-    tokens_per_param: Annotated[float, Field(gt=0)]
+    # bounded so that tokens_per_param x parameters stays a finite number of tokens (Chinchilla: 20)
+    tokens_per_param: Annotated[float, Field(gt=0, le=1e6)]
     schedule: Literal["cosine", "wsd"]
     warmup_frac: Annotated[float, Field(ge=0, lt=1)]
     decay_frac: Fraction
@@ -143,9 +151,9 @@ class Train(Strict):
 
 
 class Size(Strict):
-    n_layer: PosInt
+    n_layer: Depth
     n_head: PosInt
-    n_embd: PosInt
+    n_embd: Width
     train: dict[str, Any] = {}  # overrides of the shared train: block for this size
 
     @model_validator(mode="after")
@@ -176,10 +184,13 @@ CELL = re.compile(r"(w\d+-d\d+)-(sp|mup)-(.+)-(\d+)")  # shape-parametrization-l
 
 
 def shapes(v: list[str]) -> list[str]:
-    """A list of w<width>-d<depth> shapes (the sweep's and the scaling ladder's)."""
+    """A list of w<width>-d<depth> shapes (the sweep's and the scaling ladder's). Zero is refused here:
+    a model of no width or depth would fail later, as a size, under a key no params block has."""
     for shape in v:
-        if not SHAPE.fullmatch(shape):
+        if not (m := SHAPE.fullmatch(shape)):
             raise ValueError(f"{shape!r} is not w<width>-d<depth>, e.g. w128-d4")
+        if not all(map(int, m.groups())):
+            raise ValueError(f"{shape!r}: width and depth must be positive")
     return v
 
 
@@ -383,17 +394,22 @@ class Params(Strict):
 
     def _rung_size(self, shape: str, budget: str) -> Size:
         s = self.scaling
-        if set(s.train) & {"tokens", "flops", "tokens_per_param"}:
-            raise ValueError("scaling.train: sets a budget; each rung's comes from scaling.budgets")
+        if keys := sorted(set(s.train) & {"tokens", "flops", "tokens_per_param"}):
+            raise ValueError(
+                f"scaling.train: sets a budget ({', '.join(keys)}); each rung's comes from scaling.budgets"
+            )
         return self._shape_size("scaling", shape, s.head_dim, {**s.train, "tokens": int(budget), "flops": None})
 
     def _shape_size(self, block: str, shape: str, head_dim: int, train: dict) -> Size:
         """A size of shape w<width>-d<depth> with head_dim-wide heads; `train` overrides the train: block,
         checked now, so an error names the params block it came from."""
         width, depth = map(int, SHAPE.fullmatch(shape).groups())
-        size = Size(
-            n_layer=depth, n_head=width // head_dim, n_embd=width, train={**train, "mup_base_head_dim": head_dim}
-        )
+        try:
+            size = Size(
+                n_layer=depth, n_head=width // head_dim, n_embd=width, train={**train, "mup_base_head_dim": head_dim}
+            )
+        except ValidationError as e:  # raised here it would name the Size's field as if at the top level
+            raise ValueError(f"{block}.shapes: {shape}: {_describe(e.errors()[0])}") from None
         try:
             Train.model_validate({**self.train.model_dump(), **size.train})
         except ValidationError as e:
