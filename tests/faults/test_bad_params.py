@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from conftest import sh
 from faultlib import batch, check, copy
 
 TRAIN = ["train", "--size", "tiny"]
@@ -117,3 +118,22 @@ def results(faults_base, tmp_path_factory):
 @pytest.mark.parametrize("case_id, argv, params, names", CASES, ids=[c[0] for c in CASES])
 def test_bad_params_are_one_line_naming_the_key(results, case_id, argv, params, names):
     check(results[case_id], 1, names)
+
+
+@pytest.mark.parametrize(
+    "content, names",
+    [
+        (b"seed: 1\nlr: \xff\xfe0.1\n", "bad.yaml: not UTF-8 text (byte 12: invalid start byte)"),
+        (b"seed: 1\nlr: 0.1\x07\n", "bad.yaml: not valid YAML"),
+        (None, "bad.yaml: cannot be read"),  # a folder where the file should be
+    ],
+    ids=["not_utf8", "control_character", "a_folder"],
+)
+def test_an_unreadable_params_file_is_one_line(tmp_path, content, names):
+    """Read before anything else, so an empty folder is all it needs (the first two were tracebacks)."""
+    bad = tmp_path / "bad.yaml"
+    bad.mkdir() if content is None else bad.write_bytes(content)
+    p = sh("ladder --params bad.yaml download", tmp_path, check=False)
+    lines = p.stderr.strip().splitlines()
+    assert p.returncode == 1 and len(lines) == 1 and lines[0].startswith(f"ladder download: error: {names}"), lines
+    assert sorted(x.name for x in tmp_path.iterdir()) == [".ladder", "bad.yaml"]  # .ladder: the project lock

@@ -442,10 +442,16 @@ def load(path: str | os.PathLike = "params.yaml") -> Params:
         raw = yaml.load(path.read_text(), Loader=_UniqueKeys)
     except FileNotFoundError:
         raise ConfigError(f"{path}: not found (run from the project root)") from None
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {e.start}: {e.reason}); save it as UTF-8") from None
+    except OSError as e:  # a folder, unreadable
+        raise ConfigError(f"{path}: cannot be read ({e.strerror or e})") from None
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
         raise ConfigError(f"{path}: not valid YAML: {where}{e.problem or e.context}") from None
+    except yaml.YAMLError as e:  # e.g. a control character the reader refuses
+        raise ConfigError(f"{path}: not valid YAML: {str(e).splitlines()[0]}") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: must be a mapping of keys to values")
     try:
