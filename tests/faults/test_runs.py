@@ -3,6 +3,7 @@ processes, Ctrl-C, an offline hub. Each case runs the real commands in its own c
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -32,6 +33,13 @@ def test_snakemake_plans_nothing_on_outputs_ladder_built(faults_project):
 def test_snakemake_reruns_training_when_the_model_is_truncated(faults_project):
     with open(faults_project / MODEL, "r+b") as f:
         f.truncate(5000)
+    assert planned(faults_project, "results/tiny/eval.json") == {"train": 1, "eval": 1}
+
+
+def test_snakemake_reruns_training_when_the_config_is_edited(faults_project):
+    """config.json shapes the model as much as its weights do: train.json's sha256 of it is checked too."""
+    config = faults_project / "results/tiny/config.json"
+    config.write_text(json.dumps(json.loads(config.read_text()) | {"rope_theta": 500.0}))
     assert planned(faults_project, "results/tiny/eval.json") == {"train": 1, "eval": 1}
 
 

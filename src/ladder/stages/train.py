@@ -346,7 +346,9 @@ class Training:
         return summary
 
     def write(self) -> dict:
-        """The model, its config and train.json, atomically together (rank 0); then the final checkpoint.
+        """The model, its config and train.json (which records the sha256 of both, so that every reader
+        checks them and intact.py reruns the stage when either changed), atomically together (rank 0);
+        then the final checkpoint.
         Every rank calls this: under FSDP the whole model is gathered first. A sweep cell or a rung keeps
         no model (its result is its loss), and a diverged cell neither its last state."""
         out, summary = self.out, self.summary()
@@ -354,6 +356,7 @@ class Training:
             if self.world.main:
                 with atomic(out.config, out.summary) as (tmp_cfg, tmp_summary):
                     write_json(tmp_cfg, dataclasses.asdict(self.model.config))
+                    summary["config_sha256"] = sha256_file(tmp_cfg)
                     write_json(tmp_summary, summary)
             if not self.diverged:
                 checkpoint.save(out.ckpt, self.model, self.opts, self.scaler, self.state, self.world)
@@ -371,8 +374,9 @@ class Training:
                 *tmp_curves,
             ):
                 save_model(plain, str(tmp_model))
-                summary["model_sha256"] = sha256_file(tmp_model)
                 write_json(tmp_cfg, dataclasses.asdict(self.model.config))
+                summary["model_sha256"] = sha256_file(tmp_model)
+                summary["config_sha256"] = sha256_file(tmp_cfg)  # the model's shape: checked as its weights are
                 write_json(tmp_summary, summary)
                 for metric, tmp in zip(out.curves, tmp_curves):
                     write_curve(tmp, metric, self.state["history"])
@@ -445,7 +449,7 @@ def write_curve(path, metric: str, history: list) -> None:
     """One metric by tokens, a plot of the size's train stage in dvc.yaml: DVC cannot declare live/'s
     copy (a file inside an output) as one, and per-size plots list only the sizes that exist."""
     rows = [(tokens, m[metric]) for tokens, m in history if metric in m]
-    pd.DataFrame(rows, columns=["tokens", metric]).to_csv(path, sep="\t", index=False)
+    pd.DataFrame(rows, columns=["tokens", metric]).to_csv(path, sep="\t", index=False)  # atomic: write()'s sibling
 
 
 def add_arguments(p) -> None:

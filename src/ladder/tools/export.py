@@ -8,6 +8,12 @@ tokenizer class). <|endoftext|> is bos, eos and pad (batched generation and lm-e
 and the tokenizer returns only what a Llama model takes (`input_ids`, `attention_mask`), so
 `model(**tok(text, return_tensors="pt"))` works. Before the folder replaces a previous export,
 `transformers` loads it back and must reproduce our logits.
+
+The folder is written whole into a temporary sibling and renamed into place, and it ends with
+ladder-export.json, the sha256 of every file written. That marker, never a file name or a model
+type, is how a later run knows the folder for its own: it replaces a folder only when the marker's
+files are exactly what the folder holds, each unchanged. Anything else there (another transformers
+model, files of the user's, an export edited since) is refused in one line, and nothing is touched.
 """
 
 from __future__ import annotations
@@ -23,29 +29,59 @@ from ladder.data.tokens import EOT
 from ladder.nn.checkpoint import load_trained
 from ladder.nn.model import GPT
 from ladder.pipeline import config, paths
-from ladder.pipeline.files import LadderError, atomic, need, read_json, user_target, write_json
+from ladder.pipeline.files import LadderError, atomic, need, read_json, sha256_file, write_json
 from ladder.pipeline.progress import log
 
 TOLERANCE = 1e-4  # largest |logit difference| allowed between transformers and us, in fp32
-FILES = {
-    "model.safetensors",
-    "config.json",
-    "tokenizer.json",
-    "special_tokens_map.json",
-    "tokenizer_config.json",
-    "README.md",
-}  # what an export writes
+MANIFEST = "ladder-export.json"  # {"written_by": ..., "sha256": {file: sha256}}: every file an export wrote
 
 
-def earlier_export(folder: Path) -> bool:
-    """A folder this command wrote: only an export's files, and a Llama config (so an export may be
-    replaced, and nothing else is)."""
+def refusal(folder: Path) -> str | None:
+    """Why `folder` may not be replaced by an export, or None when it may: nothing there, an empty
+    folder, or an earlier export of this command (its manifest names exactly the files there, each
+    with the sha256 it still has)."""
+    if not folder.exists() and not folder.is_symlink():
+        return None
+    if folder.is_symlink() or not folder.is_dir():
+        return "is not a folder"
+    entries = {p.name: p for p in folder.iterdir()}
+    if not entries:
+        return None
+    if MANIFEST not in entries:
+        return f"holds files this command did not write (it has no {MANIFEST})"
     try:
-        return {p.name for p in folder.iterdir()} <= FILES and read_json(folder / "config.json")[
-            "model_type"
-        ] == "llama"
+        recorded = read_json(folder / MANIFEST)["sha256"]
     except (OSError, ValueError, KeyError, TypeError):
-        return False
+        recorded = None
+    if not isinstance(recorded, dict) or not all(isinstance(v, str) for v in recorded.values()):
+        return f"holds a {MANIFEST} that is not an export's list of files"
+    if extra := sorted(set(entries) - set(recorded) - {MANIFEST}):
+        return f"holds {extra[0]}, which no export wrote"
+    if missing := sorted(set(recorded) - set(entries)):
+        return f"lacks {missing[0]}, which the earlier export wrote"
+    for name in sorted(recorded):
+        p = entries[name]
+        if p.is_symlink() or not p.is_file() or sha256_file(p) != recorded[name]:
+            return f"holds {name} changed since it was exported (its sha256 differs from {MANIFEST})"
+    return None
+
+
+def check_target(out: Path) -> Path:
+    """`out`, refused in one line unless an export may be written there (refusal)."""
+    if why := refusal(out):
+        raise LadderError(
+            f"{out}: already exists and {why}; name a new path for the Hugging Face folder (or remove it first)"
+        )
+    return out
+
+
+def write_manifest(folder: Path, size: str) -> None:
+    """The marker a later export knows its own by: the sha256 of every file in the finished folder."""
+    files = sorted(p for p in folder.iterdir() if p.name != MANIFEST and p.is_file())
+    write_json(
+        folder / MANIFEST,
+        {"written_by": "ladder export-hf", "size": size, "sha256": {p.name: sha256_file(p) for p in files}},
+    )
 
 
 def hf_weights(model: GPT) -> dict[str, torch.Tensor]:
@@ -86,7 +122,7 @@ def generation_config(sampling: config.Eval, eot: int) -> dict:
 
 def write_tokenizer(folder: Path, block_size: int) -> None:
     """tokenizer.json as trained, read by PreTrainedTokenizerFast with <|endoftext|> as bos, eos and pad."""
-    tokens.load().save(str(folder / "tokenizer.json"))
+    tokens.load().save(str(folder / "tokenizer.json"))  # atomic: export()'s temporary folder
     special = {"bos_token": EOT, "eos_token": EOT, "pad_token": EOT}
     write_json(folder / "special_tokens_map.json", special)
     # No cleanup: it would turn " ." into "." and break decode(encode(text)) == text.
@@ -207,7 +243,7 @@ def max_logit_diff(folder: Path, model: GPT, seed: int = 0) -> float:
 
 
 def export(size: str, out: Path, params: config.Params) -> Path:
-    user_target(out, earlier_export, "Hugging Face folder")
+    check_target(out)
     model = load_trained(size, torch.device("cpu"))
     eot = tokens.load().token_to_id(EOT)
     with atomic(out) as (tmp,):
@@ -223,6 +259,7 @@ def export(size: str, out: Path, params: config.Params) -> Path:
                 f"export of {size}: transformers' logits differ from ours by {diff:.2e} "
                 f"(> {TOLERANCE}); {out} left as it was"
             )
+        write_manifest(tmp, size)
     log.info("export-hf@%s: wrote %s (transformers reproduces our logits within %.1e)", size, out, diff)
     return out
 
