@@ -11,30 +11,33 @@ from __future__ import annotations
 import yaml
 
 from ladder.pipeline import config
+from ladder.pipeline.dag import STAGES
 
-# where a run's overrides of the train: block come from, by the stage that trains it
-ORIGIN = {"train": "sizes.{name}.train", "rung": "scaling (train, budgets, head_dim)", "cell": "sweep (train, cell)"}
+# the stages that train (a size, a sweep cell, a scaling rung), by the option naming the run
+RUNS = {s.per: s for s in STAGES.values() if s.module == "train"}
 
 
 def resolved(params: config.Params, stage: str, name: str) -> tuple[dict, dict[str, str]]:
     """The run's settings as one document, and where each train setting the run sets itself comes from."""
-    run = params.derived(stage, name)
+    run, record = params.derived(stage, name), STAGES[stage]
     size, train = run.size(name), run.train_for(name)
     doc = {
         "run": name,
-        "kind": {"train": "size", "rung": "scaling rung", "cell": "sweep cell"}[stage],
+        "kind": record.per,
         "seed": run.seed,
         "lr": run.lr,
         "plan": run.plan_for(name),
         "model": {"n_layer": size.n_layer, "n_head": size.n_head, "n_embd": size.n_embd},
         "train": train.model_dump(mode="json"),
     }
-    return doc, {k: ORIGIN[stage].format(name=name) for k in size.train}
+    own = [k.format(run=name) for k in record.params if "." in k and not k.startswith("pipeline.")]  # its blocks
+    origin = f"{own[0]}.train" if record.per == "size" else ", ".join([f"the {record.per}'s name", *own])
+    return doc, dict.fromkeys(size.train, origin)
 
 
 def render(doc: dict, origins: dict[str, str]) -> str:
     lines = yaml.safe_dump({k: v for k, v in doc.items() if k != "train"}, sort_keys=False).splitlines()
-    lines.append("train:  # the shared train: block; a marked setting is overridden")
+    lines.append("train:  # the shared train: block; a marked setting is the run's own")
     for key, value in doc["train"].items():
         text = yaml.safe_dump({key: value}, sort_keys=False, default_flow_style=True, width=1 << 16).strip()
         text = text.removeprefix("{").removesuffix("}")
@@ -44,12 +47,11 @@ def render(doc: dict, origins: dict[str, str]) -> str:
 
 def add_arguments(p) -> None:
     which = p.add_mutually_exclusive_group(required=True)
-    which.add_argument("--size", help="a size under sizes: in params.yaml")
-    which.add_argument("--rung", help="a rung of the scaling ladder, shape-budget (e.g. w64-d2-819200)")
-    which.add_argument("--cell", help="a cell of the learning-rate sweep, shape-parametrization-lr-seed")
+    for per in RUNS:
+        which.add_argument(f"--{per}", help=f"the {per} to resolve, as `ladder train --{per}` names it")
 
 
 def main(args) -> None:
     params = config.load(args.params)
-    stage, name = next((s, n) for s, n in (("train", args.size), ("rung", args.rung), ("cell", args.cell)) if n)
-    print(render(*resolved(params, stage, name)))
+    per, name = next((per, n) for per in RUNS if (n := getattr(args, per)))
+    print(render(*resolved(params, RUNS[per].name, name)))
