@@ -49,7 +49,7 @@ def test_log_rows_are_the_sizes_and_the_experiment_with_its_lr(project, tmp_path
     rows = logged(project)
     # the one param that differs is lr; the experiment's untouched sizes are not rows of it; every
     # scaling rung is a row, with no size
-    assert list(rows[0]) == ["run", "kind", "size", "commit", "lr", *NUMBERS]
+    assert list(rows[0]) == ["run", "kind", "size", "commit", "lr", *NUMBERS, "changes"]
     assert sorted((r["run"], r["kind"], r["size"]) for r in rows) == sorted(
         [(s, "size", s) for s in SIZES] + [("lr-tiny", "exp", "tiny")] + [(r, "rung", "") for r in shrunk_rungs()]
     )
@@ -86,11 +86,16 @@ def test_log_rows_are_the_sizes_and_the_experiment_with_its_lr(project, tmp_path
             assert float(r["val_loss"]) != ev["val_loss"]  # another run than the workspace's tiny
             assert same(r, "flops", prov["train_flops"])  # the same shape and tokens as the workspace's tiny
 
+    # printed: one changes column, within the 120 columns of a terminal (and of a pipe)
     out = p.stdout.splitlines()
-    assert out[0].split()[:5] == ["run", "kind", "size", "commit", "lr"] and len(out) == 1 + len(rows)
-    assert "predicted_val_loss" not in out[0] or any(r["predicted_val_loss"] for r in rows)  # empty columns unprinted
-    lr_tiny = next(line for line in out if line.split()[0] == "lr-tiny").split()
-    assert lr_tiny[1:5] == ["exp", "tiny", head, "0.002"]
+    assert out[0].split()[:4] == ["run", "kind", "size", "changes"] and len(out) == 1 + len(rows)
+    assert max(map(len, out)) <= 120
+    assert next(line for line in out if line.split()[0] == "lr-tiny").split()[1:4] == ["exp", "tiny", "lr=0.002"]
+    assert all(r["changes"] == ("lr=0.002" if r["kind"] == "exp" else "") for r in rows)
+    wide = sh("ladder log --wide", project).stdout.splitlines()
+    assert wide[0].split()[:5] == ["run", "kind", "size", "commit", "lr"] and len(wide) == 1 + len(rows)
+    assert "predicted_val_loss" not in wide[0] or any(r["predicted_val_loss"] for r in rows)  # empty columns unprinted
+    assert next(line for line in wide if line.split()[0] == "lr-tiny").split()[1:5] == ["exp", "tiny", head, "0.002"]
     md = (project / "results/log.md").read_text()
     assert md.startswith("# Experiment log") and "| lr-tiny " in md and "| lr " in md
     assert not list((project / "results").glob(".log.*"))  # written through temporary siblings, renamed

@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import functools
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -58,6 +59,19 @@ SHOWN = {
     "prediction_error": "{:+.2%}",
 }
 TITLE = "# Experiment log (`ladder log`)"
+CHANGES = "changes"  # the params a row's run changed from its commit's, as key=value
+# the printed table's columns (log.csv and log.md keep every one), with shorter headings
+COMPACT = {
+    "run": "run",
+    "kind": "kind",
+    "size": "size",
+    CHANGES: "changes",
+    "tokens": "tokens",
+    "train_seconds": "train_s",
+    "val_loss": "val_loss",
+    "predicted_val_loss": "predicted",
+    "prediction_error": "error",
+}
 EPILOG = """\
 reads:
   results/<size>/eval.json, eval_provenance.json   size: each evaluated size in the workspace
@@ -67,7 +81,9 @@ reads:
   results/sweep/cells/<cell>/train.json                  cell (only with --kinds ...,cell)
 writes:
   results/log.csv   every column
-  results/log.md    the table as printed
+  results/log.md    the wide table, as --wide prints it
+prints: run, kind, size, changes (the params the run changed, key=value, cut to fit the terminal),
+  tokens, train_s, val_loss, predicted, error; --wide prints every column:
 columns:
   run, kind, size, commit   commit: the workspace's HEAD (-dirty: uncommitted changes), or the
                             experiment's baseline
@@ -77,6 +93,7 @@ columns:
   predicted_val_loss, predicted_low, predicted_high, prediction_error   where eval holds a prediction
   beyond_tested             how far the prediction reached past what the fit's extrapolation test
                             checked (N and D, x the largest rung / x tested), where it did
+  changes                   the differing params of this row alone, as key=value
 Columns empty in every row are left out of the printed table and log.md. Without git or .dvc/
 there are no exp rows, and one line on stderr says so."""
 PARAMS, BASE = "_params", "_base"  # a row's params as its run recorded them, and the commit they are compared with
@@ -285,20 +302,38 @@ def table(rows: list[dict]) -> pd.DataFrame:
         {k for r, u in zip(rows, used) for k, v in u.items() if k in (ref := committed(r[BASE])) and ref[k] != v}
     )
     records = [
-        {k: v for k, v in r.items() if k not in (PARAMS, BASE)} | {k: u.get(k) for k in differ}
+        {k: v for k, v in r.items() if k not in (PARAMS, BASE)}
+        | {k: u.get(k) for k in differ}
+        | {CHANGES: " ".join(f"{k}={u[k]}" for k in differ if k in u and committed(r[BASE]).get(k, u[k]) != u[k])}
         for r, u in zip(rows, used)
     ]
-    return pd.DataFrame(records, columns=[*NAMES, *differ, *NUMBERS], dtype=object)
+    return pd.DataFrame(records, columns=[*NAMES, *differ, *NUMBERS, CHANGES], dtype=object)
 
 
 def shown(df: pd.DataFrame) -> pd.DataFrame:
-    """The table as printed and in log.md: numbers rounded, and columns empty in every row left out
-    (log.csv keeps them all)."""
-    out = df.dropna(axis=1, how="all").copy()
+    """The wide table, as in log.md and `--wide`: a column per differing param, numbers rounded, and
+    columns empty in every row left out (log.csv keeps them all)."""
+    out = df.drop(columns=CHANGES).dropna(axis=1, how="all").copy()
     for col in out:
         fmt = SHOWN.get(col, "{}")
         out[col] = out[col].map(lambda v, fmt=fmt: "" if v is None or pd.isna(v) else fmt.format(v))
     return out
+
+
+def compact(df: pd.DataFrame, width: int) -> str:
+    """The printed table within `width` columns: the params a row changes as one column of key=value,
+    cut with "…" where the line would be too long, and the headline numbers."""
+    view = df[[c for c in COMPACT if c in df]].rename(columns=COMPACT).dropna(axis=1, how="all").copy()
+    for col in view:
+        fmt = SHOWN.get(next(k for k, v in COMPACT.items() if v == col), "{}")
+        view[col] = view[col].map(lambda v, f=fmt: "" if v is None or pd.isna(v) else f.format(v))
+    text = view.to_string(index=False)
+    over = max(map(len, text.splitlines())) - width
+    if over > 0:
+        cap = max(8, int(view["changes"].str.len().max()) - over)
+        view["changes"] = view["changes"].map(lambda c: c if len(c) <= cap else c[: cap - 1] + "…")
+        text = view.to_string(index=False)
+    return text
 
 
 def ours(path: Path) -> bool:
@@ -329,6 +364,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "(default: size,exp,rung; a sweep's cells are many)",
     )
     p.add_argument(
+        "--wide", action="store_true", help="print every column (a column per differing param), as log.md holds it"
+    )
+    p.add_argument(
         "-A",
         "--all-commits",
         action="store_true",
@@ -353,5 +391,5 @@ def main(args) -> None:
             f"{TITLE}\n\nOne row per run; the columns between commit and n_params are the params that "
             f"differ from each run's commit.\n\n{view.to_markdown(index=False, disable_numparse=True)}\n"
         )
-    print(view.to_string(index=False))
+    print(view.to_string(index=False) if args.wide else compact(df, shutil.get_terminal_size((120, 24)).columns))
     log.info("log: wrote %s and %s", csv, md)
