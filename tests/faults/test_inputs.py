@@ -77,6 +77,13 @@ CASES = [
     ("train_json_garbage", ["score"], {"files": {"results/tiny/train.json": "[1,"}}, 1, "results/tiny/train.json"),
     ("eval_extra_missing", EVAL, {"params": {"eval.extra": {"web": "inputs/nosuch.txt"}}}, 1, "inputs/nosuch.txt"),
     ("prompts_file_missing", ["generate", "--size", "tiny", "--prompts-file", "inputs/p.txt"], {}, 1, "inputs/p.txt"),
+    (  # checked as training starts, not at its first evaluation (after the whole budget, when eval_every is large)
+        "val_split_shorter_than_a_window",
+        TRAIN,
+        {"params": {"sizes.tiny.train": {"seq_len": 262144, "batch_tokens": 262144, "micro_batch": 1}}},
+        1,
+        "fewer than one window of 262144",
+    ),
     (
         "prompts_file_empty",
         ["generate", "--size", "tiny", "--prompts-file", "inputs/p.txt"],

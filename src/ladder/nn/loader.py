@@ -97,18 +97,28 @@ class TrainStream:
         return t[:, :-1], t[:, 1:]
 
 
-def windows(read, size: int, rows: int, seq_len: int, max_tokens: int, what: str = "the val split"):
-    """Consecutive (x, y) windows of a token array (`read(start, n)`, `size` tokens), up to `max_tokens`."""
+def check_windows(size: int, seq_len: int, what: str = "the val split") -> None:
+    """At least one window of `seq_len` (+1 target) in `size` tokens: checked when a run starts, not at
+    its first evaluation, which may come after the whole budget has trained."""
     if size <= seq_len:
         raise LadderError(
             f"{what} has {size} tokens, fewer than one window of {seq_len}; raise subset.val_fraction or give more text"
         )
+
+
+def windows(read, size: int, rows: int, seq_len: int, max_tokens: int, what: str = "the val split"):
+    """Consecutive (x, y) windows of a token array (`read(start, n)`, `size` tokens), up to `max_tokens`."""
+    check_windows(size, seq_len, what)
     n_windows = max(1, min((size - 1) // seq_len, max_tokens // seq_len))
-    for first in range(0, n_windows, rows):
-        count = min(rows, n_windows - first)
-        buf = np.stack([read((first + r) * seq_len, seq_len + 1) for r in range(count)]).astype(np.int64)
-        t = torch.from_numpy(buf)
-        yield t[:, :-1], t[:, 1:]
+
+    def batches():
+        for first in range(0, n_windows, rows):
+            count = min(rows, n_windows - first)
+            buf = np.stack([read((first + r) * seq_len, seq_len + 1) for r in range(count)]).astype(np.int64)
+            t = torch.from_numpy(buf)
+            yield t[:, :-1], t[:, 1:]
+
+    return batches()
 
 
 def val_batches(index: dict, rows: int, seq_len: int, max_tokens: int):

@@ -14,6 +14,7 @@ import dataclasses
 import hashlib
 import json
 import math
+import os
 import time
 
 import numpy as np
@@ -23,12 +24,12 @@ from safetensors.torch import save_model
 
 from ladder.nn import checkpoint, cost, distributed, recipe
 from ladder.nn import device as dev
-from ladder.nn.loader import TrainStream, to_device, val_batches, verify
+from ladder.nn.loader import TrainStream, check_windows, to_device, val_batches, verify
 from ladder.nn.model import GPT
 from ladder.pipeline import paths, stamps
 from ladder.pipeline.config import Params, load
 from ladder.pipeline.dag import STAGES, folder, params_of
-from ladder.pipeline.files import LadderError, atomic, need, read_json, sha256_file, write_json
+from ladder.pipeline.files import LadderError, atomic, need, open_owned, read_json, remove, sha256_file, write_json
 from ladder.pipeline.progress import log, progress
 
 LAYER_STATS = ["tokens", "layer", "kind", "rms", "max", "near_zero"]
@@ -130,6 +131,7 @@ class Training:
         dev.setup(self.device)
         self.dtype = dev.precision(self.device, t.dtype)
         self.index = verify()
+        check_windows(self.index["val"]["tokens"], t.seq_len)  # now, not at the first evaluation
         self.plan = paths.PlanFiles(self.params.plan_for(self.name))
         self.staging = read_json(need(self.plan.plan, f"curriculum plan ({self.plan.name})"))
         self.stream = TrainStream(self.index, np.load(need(self.plan.order, f"curriculum order ({self.plan.name})")))
@@ -271,10 +273,9 @@ class Training:
             for r in layer_stats(self.model, to_device(x, self.device), self.device, self.dtype)
         ]
         self.state["layer_stats"] += stats
-        if self.world.main:
-            pd.DataFrame(stats, columns=LAYER_STATS).to_csv(
-                self.out.layer_stats, sep="\t", index=False, mode="a", header=False
-            )
+        if self.world.main:  # appended as it grows, through no link (the file open_curves wrote)
+            with os.fdopen(open_owned(self.out.layer_stats, os.O_WRONLY | os.O_APPEND | os.O_CREAT), "a") as f:
+                pd.DataFrame(stats, columns=LAYER_STATS).to_csv(f, sep="\t", index=False, header=False)
 
     def evaluate(self, step: int, loss: torch.Tensor, grad_norm: torch.Tensor, lr: float) -> None:
         """A logged step's metrics (val loss every `eval_every` steps and at the end) into the curves
@@ -431,11 +432,12 @@ def open_curves(out: paths.RunFiles, state: dict):
     and a fresh layer_stats.tsv holding that run's rows."""
     from dvclive import Live
 
+    remove(out.live)  # written afresh, so no link planted in it is written through
     live = Live(str(out.live), dvcyaml=None, save_dvc_exp=False, report=None)
     for tokens, metrics in state["history"]:
         log_metrics(live, tokens, metrics)
-    out.layer_stats.parent.mkdir(parents=True, exist_ok=True)
-    pd.DataFrame(state["layer_stats"], columns=LAYER_STATS).to_csv(out.layer_stats, sep="\t", index=False)
+    with atomic(out.layer_stats) as (tmp,):
+        pd.DataFrame(state["layer_stats"], columns=LAYER_STATS).to_csv(tmp, sep="\t", index=False)
     return live
 
 
