@@ -40,3 +40,16 @@ def test_a_linked_log_is_replaced_not_written_through(faults_project, tmp_path):
     sh("snakemake --cores 1 --forcerun download data/raw/manifest.json", faults_project)
     assert target.read_text() == PRECIOUS
     assert not log.is_symlink() and "download" in log.read_text()
+
+
+def test_a_linked_curves_folder_is_replaced_not_written_through(faults_project, tmp_path):
+    """Training writes its curves (dvclive's files, layer_stats.tsv) afresh into results/<size>/live/."""
+    (tmp_path / "victim").mkdir()
+    target = tmp_path / "victim/layer_stats.tsv"
+    target.write_text(PRECIOUS)
+    live = faults_project / "results/tiny/live"
+    sh(f"rm -rf {live}", faults_project)
+    live.symlink_to(tmp_path / "victim")
+    sh("ladder train --size tiny", faults_project)
+    assert target.read_text() == PRECIOUS and [p.name for p in (tmp_path / "victim").iterdir()] == ["layer_stats.tsv"]
+    assert not live.is_symlink() and (live / "layer_stats.tsv").read_text().startswith("tokens")

@@ -19,11 +19,13 @@ WRITERS = {"write_text", "write_bytes", "to_csv", "to_json", "to_parquet", "save
 
 
 def _is_atomic(item: ast.withitem) -> bool:
-    call = item.context_expr
-    if not isinstance(call, ast.Call):
-        return False
-    f = call.func
-    return (isinstance(f, ast.Name) and f.id == "atomic") or (isinstance(f, ast.Attribute) and f.attr == "atomic")
+    """`with atomic(...)`, or a file opened through `open_owned` (`with os.fdopen(open_owned(...))`)."""
+    for call in ast.walk(item.context_expr):
+        f = call.func if isinstance(call, ast.Call) else None
+        name = f.id if isinstance(f, ast.Name) else f.attr if isinstance(f, ast.Attribute) else None
+        if name in ("atomic", "open_owned"):
+            return True
+    return False
 
 
 def _writes(call: ast.Call) -> str | None:
@@ -81,6 +83,8 @@ def test_every_write_goes_through_the_helpers():
         ("with atomic(p) as (t,):\n    t.write_text('x')", False),
         ("with files.atomic(p) as (t,):\n    df.to_csv(t)", False),
         ("fig.savefig(out)  # atomic: the caller's temporary sibling", False),
+        ("with os.fdopen(open_owned(p, os.O_WRONLY)) as f:\n    df.to_csv(f)", False),
+        ("with os.fdopen(os.open(p, os.O_WRONLY)) as f:\n    df.to_csv(f)", True),
         ("open(p).read()", False),
     ],
 )

@@ -45,7 +45,7 @@ def clear_dead_siblings(path: Path) -> None:
             if kind == "old" and not path.exists():
                 os.replace(sib, path)
             else:
-                _remove(sib)
+                remove(sib)
 
 
 @contextlib.contextmanager
@@ -57,24 +57,25 @@ def atomic(*paths: str | os.PathLike) -> Iterator[list[Path]]:
         p.parent.mkdir(parents=True, exist_ok=True)
         clear_dead_siblings(p)
         tmps.append(_tmp_sibling(p))
-        _remove(tmps[-1])
+        remove(tmps[-1])
     try:
         yield tmps
     except BaseException:
         for t in tmps:
-            _remove(t)
+            remove(t)
         raise
     for tmp, final in zip(tmps, finals):
         if tmp.is_dir() and final.exists():
             old = final.with_name(f".{final.name}.old-{os.getpid()}")
             os.replace(final, old)
             os.replace(tmp, final)
-            _remove(old)
+            remove(old)
         else:
             os.replace(tmp, final)
 
 
-def _remove(p: Path) -> None:
+def remove(p: Path) -> None:
+    """A file, link or folder gone; a link is removed itself, never what it points to."""
     if p.is_dir() and not p.is_symlink():
         shutil.rmtree(p)
     elif p.exists() or p.is_symlink():
