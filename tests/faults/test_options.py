@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from faultlib import batch, check, copy
 
+GEN = ["generate", "--size", "tiny", "--prompt", "The"]
 # id, command, what the line must name
 CASES = [
     ("plan_budget_inf", ["plan", "--budget", "inf"], "argument --budget: 'inf'"),
@@ -17,6 +18,12 @@ CASES = [
     ("coordcheck_zero_width", ["coord-check", "--widths", "64", "0"], "argument --widths: '0'"),
     ("lm_eval_zero_limit", ["lm-eval", "--size", "tiny", "--limit", "0"], "argument --limit: '0'"),
     ("lm_eval_zero_batch", ["lm-eval", "--size", "tiny", "--batch-size", "0"], "argument --batch-size: '0'"),
+    ("generate_negative_top_k", [*GEN, "--top-k", "-1"], "argument --top-k: '-1': must be at least 0"),
+    ("generate_nan_temperature", [*GEN, "--temperature", "nan"], "argument --temperature: 'nan': must be a finite"),
+    ("generate_top_p_zero", [*GEN, "--top-p", "0"], "argument --top-p: '0': must be greater than 0"),
+    ("generate_top_p_above_one", [*GEN, "--top-p", "1.5"], "argument --top-p: '1.5': must be at most 1"),
+    ("generate_no_new_tokens", [*GEN, "--max-new-tokens", "0"], "argument --max-new-tokens: '0'"),
+    ("generate_seed_range", [*GEN, "--seed", "4294967296"], "argument --seed: '4294967296'"),
     ("attention_negative_layer", ["attention", "--size", "tiny", "--prompt", "a", "--layers", "-1"], "--layers: '-1'"),
 ]
 

@@ -23,6 +23,7 @@ from ladder.data.tokens import EOT, decode_stream
 from ladder.nn import device as dev
 from ladder.nn.checkpoint import load_trained
 from ladder.nn.model import GPT
+from ladder.pipeline import options
 from ladder.pipeline.config import load
 from ladder.pipeline.files import LadderError, need
 
@@ -85,15 +86,21 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--prompt", help="text to continue ('' starts a new document)")
     src.add_argument("--prompts-file", type=Path, help="a file of prompts, one per line, completed in turn")
-    p.add_argument("--max-new-tokens", type=int, default=200, help="default: %(default)s")
-    p.add_argument("--temperature", type=float, help="0 = greedy (default: eval.temperature in params.yaml)")
-    p.add_argument("--top-k", type=int, help="sample among the k likeliest tokens only; 0 = all (default: eval.top_k)")
+    p.add_argument("--max-new-tokens", type=options.integer(1), default=200, help="default: %(default)s")
+    p.add_argument(
+        "--temperature", type=options.real(lo=0), help="0 = greedy (default: eval.temperature in params.yaml)"
+    )
+    p.add_argument(
+        "--top-k",
+        type=options.integer(0),
+        help="sample among the k likeliest tokens only; 0 = all (default: eval.top_k)",
+    )
     p.add_argument(
         "--top-p",
-        type=float,
+        type=options.real(above=0, hi=1),
         help="sample among the likeliest tokens that hold this much probability; 1 = all (default: eval.top_p)",
     )
-    p.add_argument("--seed", type=int, default=1337, help="sampling seed, per prompt (default: %(default)s)")
+    p.add_argument("--seed", type=options.seed, default=1337, help="sampling seed, per prompt (default: %(default)s)")
     p.add_argument(
         "--no-cache",
         action="store_true",
