@@ -10,6 +10,7 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
 from conftest import ENV, edit_params, planned, rungs, sh
 from faultlib import changed, hold, hold_run, last_line, snapshot, temps
 
@@ -192,3 +193,38 @@ def test_an_output_folder_that_cannot_be_made_is_named(faults_project):
     p = ladder(faults_project, "curriculum")
     assert p.returncode == 1 and "data/curriculum/base" in last_line(p.stderr) and "Traceback" not in p.stderr, p.stderr
     assert changed(before, snapshot(faults_project)) == [] and temps(faults_project) == []
+
+
+@pytest.mark.parametrize(
+    "limit, where",
+    [(150_000, "results/tiny/live"), (4_000_000, "results/tiny/ckpt")],
+    ids=["at_the_curves", "at_the_checkpoint"],
+)
+def test_a_full_disk_while_training_is_one_line_and_loses_nothing(faults_project, limit, where):
+    """A file-size limit stands in for a full disk. Small, it stops the curves, whose dvclive opens DVC's
+    sqlite cache (an sqlite error); larger, the checkpoint of a wider tiny (torch and safetensors raise
+    their own errors). Each was a traceback; now one line naming what could not be written, and the
+    earlier results intact (but the curves, which a new run starts afresh)."""
+
+    def small_disk():
+        import resource
+
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails (EFBIG), not the process
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    edit_params(faults_project, lambda p: p["sizes"]["tiny"].update(n_embd=512, n_head=8))  # ~10 MB to save
+    before = snapshot(faults_project)
+    p = subprocess.run(
+        "ladder train --size tiny",
+        shell=True,
+        cwd=faults_project,
+        env=ENV,
+        capture_output=True,
+        text=True,
+        preexec_fn=small_disk,
+    )
+    line = last_line(p.stderr)
+    assert p.returncode == 1 and line.startswith(f"ladder train: error: {where}: cannot be written"), p.stderr
+    assert "is the disk full?" in line
+    assert [f for f in changed(before, snapshot(faults_project)) if not f.startswith("results/tiny/live/")] == []
+    assert temps(faults_project) == []

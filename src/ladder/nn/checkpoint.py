@@ -28,7 +28,7 @@ from ladder.nn import distributed
 from ladder.nn.distributed import World
 from ladder.nn.model import GPT, GPTConfig
 from ladder.pipeline import paths
-from ladder.pipeline.files import LadderError, atomic, need, read_json, sha256_file, write_json
+from ladder.pipeline.files import LadderError, atomic, need, read_json, sha256_file, write_json, written
 from ladder.pipeline.progress import log
 
 FILES = ("model.safetensors", "optim.pt")  # a checkpoint's files besides state.json, whose sha256 it records
@@ -51,7 +51,7 @@ def save(folder, model: GPT, opts: list, scaler, state: dict, world: World | Non
     rngs = distributed.gather(_rng(), world)
     if not world.main:
         return
-    with atomic(folder) as (tmp,):
+    with written(folder, SafetensorError), atomic(folder) as (tmp,):
         tmp.mkdir()
         if distributed.sharded(model):  # a plain copy, so the file reads like any other
             plain = GPT(model.config)

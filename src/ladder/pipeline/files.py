@@ -82,6 +82,23 @@ def remove(p: Path) -> None:
         p.unlink()
 
 
+@contextlib.contextmanager
+def written(path: str | os.PathLike, *errors: type[Exception]) -> Iterator[None]:
+    """Around the writing of `path` (inside it, `atomic`): a failed write, as a full disk makes it, is
+    one line naming the path. torch's writer raises RuntimeError for it (with a message about stream
+    positions), safetensors its own error (passed in `errors`); `atomic` has put back what was there."""
+    try:
+        yield
+    except LadderError:
+        raise
+    except (OSError, RuntimeError, *errors) as e:
+        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise LadderError(
+            f"{path}: cannot be written ({reason}); is the disk full? What was there is intact: "
+            "free some space and rerun (training resumes from its last checkpoint)"
+        ) from None
+
+
 def open_owned(path: str | os.PathLike, flags: int = os.O_RDWR | os.O_CREAT) -> int:
     """A file written in place rather than renamed into place (a lock: the inode is what is held), opened
     without following a link, so a symlink planted there is refused instead of written through."""

@@ -15,11 +15,13 @@ import hashlib
 import json
 import math
 import os
+import sqlite3
 import time
 
 import numpy as np
 import pandas as pd
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import save_model
 
 from ladder.nn import checkpoint, cost, distributed, recipe
@@ -29,7 +31,17 @@ from ladder.nn.model import GPT
 from ladder.pipeline import paths, stamps
 from ladder.pipeline.config import Params, load
 from ladder.pipeline.dag import STAGES, folder, params_of
-from ladder.pipeline.files import LadderError, atomic, need, open_owned, read_json, remove, sha256_file, write_json
+from ladder.pipeline.files import (
+    LadderError,
+    atomic,
+    need,
+    open_owned,
+    read_json,
+    remove,
+    sha256_file,
+    write_json,
+    written,
+)
 from ladder.pipeline.progress import log, progress
 
 LAYER_STATS = ["tokens", "layer", "kind", "rms", "max", "near_zero"]
@@ -368,11 +380,14 @@ class Training:
             if distributed.sharded(self.model):
                 plain = GPT(self.model.config)
                 plain.load_state_dict(model_sd)
-            with atomic(out.model, out.config, out.summary, *out.curves.values()) as (
-                tmp_model,
-                tmp_cfg,
-                tmp_summary,
-                *tmp_curves,
+            with (
+                written(out.model, SafetensorError),
+                atomic(out.model, out.config, out.summary, *out.curves.values()) as (
+                    tmp_model,
+                    tmp_cfg,
+                    tmp_summary,
+                    *tmp_curves,
+                ),
             ):
                 save_model(plain, str(tmp_model))
                 write_json(tmp_cfg, dataclasses.asdict(self.model.config))
@@ -433,7 +448,8 @@ def open_curves(out: paths.RunFiles, state: dict):
     from dvclive import Live
 
     remove(out.live)  # written afresh, so no link planted in it is written through
-    live = Live(str(out.live), dvcyaml=None, save_dvc_exp=False, report=None)
+    with written(out.live, sqlite3.Error):  # dvclive opens the DVC repo, whose cache is an sqlite file
+        live = Live(str(out.live), dvcyaml=None, save_dvc_exp=False, report=None)
     for tokens, metrics in state["history"]:
         log_metrics(live, tokens, metrics)
     with atomic(out.layer_stats) as (tmp,):
