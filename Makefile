@@ -37,7 +37,7 @@ test: setup lint
 test-quick: setup
 	PATH="$(CURDIR)/$(BIN):$$PATH" pytest -q tests/unit
 
-# The fault suite alone: bad inputs, kills, locks (about 2 minutes of CPU on 2 cores; part of `make test`).
+# The fault suite alone: bad inputs, kills, locks, links, the params fuzzer at 5x its CI examples (part of `make test`).
 # Here the params fuzzer runs its thorough profile: 5x CI's mutations, seeded afresh (tests/faults/test_fuzz_params.py).
 test-faults: setup
 	LADDER_FUZZ=thorough PATH="$(CURDIR)/$(BIN):$$PATH" pytest -q tests/faults

@@ -142,9 +142,6 @@ CASES = [
     ("curves_no_such_size", ["curves", "tiny", "nosuch"], {}, 1, NO_SUCH),
     ("plan_no_such_size", ["plan", "nosuch"], {}, 1, NO_SUCH),
     ("curves_untrained_size", ["curves", "mini"], {}, 1, "results/mini/loss.tsv"),
-    ("generate_zero_tokens", [*GEN, "--max-new-tokens", "0"], {}, 1, "--max-new-tokens"),
-    ("generate_top_p_above_one", [*GEN, "--top-p", "2"], {}, 1, "--top-p"),
-    ("generate_negative_temperature", [*GEN, "--temperature", "-1"], {}, 1, "--temperature"),
 ]
 
 
