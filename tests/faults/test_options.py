@@ -19,7 +19,7 @@ CASES = [
     ("lm_eval_zero_limit", ["lm-eval", "--size", "tiny", "--limit", "0"], "argument --limit: '0'"),
     ("lm_eval_zero_batch", ["lm-eval", "--size", "tiny", "--batch-size", "0"], "argument --batch-size: '0'"),
     ("generate_negative_top_k", [*GEN, "--top-k", "-1"], "argument --top-k: '-1': must be at least 0"),
-    ("generate_negative_temperature", [*GEN, "--temperature", "-1"], "argument --temperature: '-1': must be at least 0"),
+    ("generate_negative_temperature", [*GEN, "--temperature", "-1"], "--temperature: '-1': must be at least 0"),
     ("generate_nan_temperature", [*GEN, "--temperature", "nan"], "argument --temperature: 'nan': must be a finite"),
     ("generate_top_p_zero", [*GEN, "--top-p", "0"], "argument --top-p: '0': must be greater than 0"),
     ("generate_top_p_above_one", [*GEN, "--top-p", "1.5"], "argument --top-p: '1.5': must be at most 1"),
