@@ -37,7 +37,7 @@ def test_a_linked_log_is_replaced_not_written_through(faults_project, tmp_path):
     log.parent.mkdir(parents=True, exist_ok=True)
     log.unlink(missing_ok=True)
     log.symlink_to(target)
-    sh("snakemake --cores 1 --forcerun download data/raw/manifest.json", faults_project)
+    sh("snakemake --cores 1 data/raw/manifest.json --forcerun download", faults_project)  # targets first: -R takes a list
     assert target.read_text() == PRECIOUS
     assert not log.is_symlink() and "download" in log.read_text()
 
