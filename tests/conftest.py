@@ -3,9 +3,9 @@
 Three tiers. tests/unit/ (`make test-quick`) runs no pipeline: code on its own, and single `ladder`
 commands on a `fresh` copy of the repository. tests/pipeline/ runs Snakemake and DVC for real:
 `built` is one copy of the repository with params shrunk to seconds per stage, through which
-Snakemake has run the whole pipeline once per session; `project` hands each test its own copy of
-it (cp -a keeps timestamps, .snakemake metadata and the DVC cache), so tests can rerun, edit and
-break things independently. A unit test that asks for `built` or `project` is refused.
+Snakemake has run the whole pipeline once per session, for all workers; `project` hands each test
+its own copy of it (cp -a keeps timestamps, .snakemake metadata and the DVC cache), so tests can
+rerun, edit and break things independently. A unit test that asks for `built` or `project` is refused.
 
 tests/faults/ is the fault suite (tests/faults/faultlib.py): bad params, bad and corrupt files,
 kills at random points, locks. It keeps to a budget of its own, so it builds only what it needs,
@@ -24,6 +24,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from filelock import FileLock
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -166,10 +167,19 @@ def all_targets() -> list[str]:
 
 
 @pytest.fixture(scope="session")
-def built(tmp_path_factory) -> Path:
-    project = copy_repo(tmp_path_factory.mktemp("built"))
-    sh(f"snakemake --cores 1 {' '.join(all_targets())}", project)
-    return project
+def built(tmp_path_factory, worker_id) -> Path:
+    """Built once a session: the first worker here runs Snakemake, two one-thread jobs at a time, while
+    the others wait; each worker then reads its own copy (Snakemake and DVC lock a project they run in)."""
+    shared = tmp_path_factory.getbasetemp()
+    shared = shared if worker_id == "master" else shared.parent  # xdist: the workers' common folder
+    once = shared / "built-once"
+    with FileLock(str(shared / "built-once.lock")):
+        if not (shared / "built-once.done").exists():
+            shutil.rmtree(once, ignore_errors=True)  # a worker that died mid-build
+            once.mkdir()
+            sh(f"snakemake --cores 2 --max-threads 1 {' '.join(all_targets())}", copy_repo(once))
+            (shared / "built-once.done").touch()
+    return clone(once, tmp_path_factory.mktemp("built") / "project")
 
 
 def clone(src: Path, dst: Path) -> Path:

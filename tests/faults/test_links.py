@@ -37,7 +37,8 @@ def test_a_linked_log_is_replaced_not_written_through(faults_project, tmp_path):
     log.parent.mkdir(parents=True, exist_ok=True)
     log.unlink(missing_ok=True)
     log.symlink_to(target)
-    sh("snakemake --cores 1 data/raw/manifest.json --forcerun download", faults_project)  # targets first: -R takes a list
+    # the target first: --forcerun takes a list, and would take the target for a rule
+    sh("snakemake --cores 1 data/raw/manifest.json --forcerun download", faults_project)
     assert target.read_text() == PRECIOUS
     assert not log.is_symlink() and "download" in log.read_text()
 

@@ -1,20 +1,33 @@
-"""DVC experiments: `dvc exp run -S`, `dvc exp show` with eval metrics, `dvc plots diff` of each size's loss curves."""
+"""DVC experiments: `dvc exp run -S`, `dvc exp show` with eval metrics, `dvc plots diff` of each size's loss curves,
+and what a change of `lr` reruns under both tools."""
 
 from __future__ import annotations
 
 import json
 
-from conftest import SIZES, dvc_ran, rungs, sh
+from conftest import SIZES, all_targets, dvc_changed, dvc_ran, edit_params, per_size, planned, rungs, sh
 
 
-def test_experiment_run_show_and_plots(project):
+def test_an_lr_experiment_reruns_all_training_but_no_data_stage_and_shows_and_plots(project):
+    """...and no sweep cell: a cell's lr is in its name, not read from `lr`. The rungs train with the
+    shipped recipe, so they rerun, and the fit and every prediction after them; tiny's new model
+    rescores the documents medium trains on."""
     sh("git add -A && git commit -qm 'pipeline built'", project)
+    edit_params(project, lambda p: p.update(lr=0.002))  # what both tools would rerun, before the experiment
+    assert planned(project, *all_targets()) == {
+        "train": len(SIZES),
+        "eval": len(SIZES),
+        "score": 1,
+        "rung": len(rungs()),
+        "fit": 1,
+        "predict": len(SIZES),
+    }
+    assert dvc_changed(project) == per_size("train") | rungs()
+    sh("git checkout -q -- params.yaml", project)
+
     out = sh("dvc exp run -S lr=0.002 -n lr-test", project).stdout
-    # every size retrains; tiny's new model rescores the documents medium trains on; the rungs train
-    # on the shipped lr too, so the fit and every prediction follow them
-    assert dvc_ran(out) == (
-        {f"{stage}@{s}" for stage in ("train", "eval", "predict") for s in SIZES} | {"score", "fit"} | rungs()
-    )
+    assert dvc_ran(out) == per_size("train") | per_size("eval") | per_size("predict") | {"score", "fit"} | rungs()
+    assert planned(project, *all_targets()) == {}  # the experiment's workspace is done for Snakemake too
 
     rows = json.loads(sh("dvc exp show --json", project).stdout)
     exps = [e for row in rows for e in (row.get("experiments") or []) if e.get("name") == "lr-test"]

@@ -51,25 +51,6 @@ def test_size_change_reruns_only_that_size_under_dvc(project):
     assert planned(project, *all_targets()) == {}
 
 
-def test_lr_change_reruns_all_training_but_no_data_stage(project):
-    """...and no sweep cell: a cell's lr is in its name, not read from `lr`. The rungs train with the
-    shipped recipe, so they rerun, and the fit and every prediction after them."""
-    edit_params(project, lambda p: p.update(lr=0.001))
-    # score reruns too: the scorer (tiny) retrains, and medium trains on the order its model gives
-    assert planned(project, *all_targets()) == {
-        "train": len(SIZES),
-        "eval": len(SIZES),
-        "score": 1,
-        "rung": len(rungs()),
-        "fit": 1,
-        "predict": len(SIZES),
-    }
-    assert dvc_changed(project) == per_size("train") | rungs()
-    ran = dvc_ran(sh("dvc repro", project).stdout)
-    assert ran == per_size("train") | per_size("eval") | {"score", "fit"} | rungs() | per_size("predict")
-    assert planned(project, *all_targets()) == {}
-
-
 def test_vocab_change_reruns_tokenizer_and_everything_downstream(project):
     """Planned in full by both tools; DVC then rebuilds one size's chain through every kind of stage
     between the tokenizer and that size's eval, and Snakemake still plans the rest."""

@@ -214,7 +214,7 @@ def checked_config(config: Path, weights: Path) -> GPTConfig:
     if cfg.n_layer > len(stored):  # each layer has tensors of its own: cheap to refuse before building
         raise _fail(config, f"n_layer {cfg.n_layer} is more than the {len(stored)} tensors in {weights}")
     try:
-        with torch.random.fork_rng(devices=[]), torch.device("meta"):  # shapes only: no memory, no draw
+        with torch.device("meta"):  # shapes only: no memory, no draw
             wanted = GPT(cfg).state_dict(keep_vars=True)
     except (RuntimeError, ValueError, ZeroDivisionError) as e:
         raise _fail(config, _reason(e)) from None

@@ -252,17 +252,26 @@ class GPT(nn.Module):
     def __init__(self, config: GPTConfig):
         super().__init__()
         self.config = config
-        self.embed_tokens = nn.Embedding(config.vocab_size, config.n_embd)
+        # Under torch.device("meta") (counting, checking shapes) there are no values to compute, and
+        # computing on meta loads torch's compiler, seconds a process: no init (nn.Embedding's own too),
+        # no RoPE tables.
+        shapes_only = torch.empty(0).device.type == "meta"
+        empty = torch.empty(config.vocab_size, config.n_embd) if shapes_only else None
+        self.embed_tokens = nn.Embedding(config.vocab_size, config.n_embd, _weight=empty)
         self.layers = nn.ModuleList(Block(config, i) for i in range(config.n_layer))
         self.norm = RMSNorm(config.n_embd)
         self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
         if config.tie_weights:
             self.lm_head.weight = self.embed_tokens.weight
         # Not persistent: recomputed from the config, and kept out of checkpoints / HF exports.
-        cos, sin = rope_tables(config.head_dim, config.block_size, config.rope_theta)
+        if shapes_only:
+            cos = sin = torch.empty(config.block_size, config.head_dim)
+        else:
+            cos, sin = rope_tables(config.head_dim, config.block_size, config.rope_theta)
         self.register_buffer("rope_cos", cos, persistent=False)
         self.register_buffer("rope_sin", sin, persistent=False)
-        self.reset_parameters()
+        if not shapes_only:
+            self.reset_parameters()
 
     @torch.no_grad()
     def reset_parameters(self):
