@@ -51,6 +51,16 @@ def test_size_change_reruns_only_that_size_under_dvc(project):
     assert planned(project, *all_targets()) == {}
 
 
+def test_a_sizes_own_lr_reruns_that_size_alone_and_trains_at_it(project):
+    """sizes.<name>.train.lr: the rungs, and so the fit, keep the shared lr."""
+    edit_params(project, lambda p: p["sizes"]["medium"]["train"].update(lr=0.001))
+    assert planned(project, *all_targets()) == {"predict": 1, "train": 1, "eval": 1}
+    assert dvc_changed(project) == {"predict@medium", "train@medium"}
+    assert dvc_ran(sh("dvc repro train@medium", project).stdout) == {"predict@medium", "train@medium"}
+    assert json.loads((project / "results/medium/train.json").read_text())["lr"] == 0.001
+    assert json.loads((project / "results/mini/train.json").read_text())["lr"] == 0.003
+
+
 def test_vocab_change_reruns_tokenizer_and_everything_downstream(project):
     """Planned in full by both tools; DVC then rebuilds one size's chain through every kind of stage
     between the tokenizer and that size's eval, and Snakemake still plans the rest."""

@@ -16,6 +16,15 @@ def test_shipped_params_are_valid():
     assert set(params.pipeline.sizes) <= {"tiny", "mini"}  # a plain run never starts 124M on a laptop
 
 
+def test_a_sizes_own_lr_is_its_runs_alone():
+    raw = config.load(ROOT / "params.yaml").model_dump()
+    raw["sizes"]["tiny"]["train"]["lr"] = 0.006
+    params = config.Params.model_validate(raw)
+    assert params.derived("train", "tiny").lr == 0.006 and "lr" not in params.train_for("tiny").model_dump()
+    assert params.derived("train", "mini").lr == params.lr == 0.003
+    assert {params.derived("rung", r).lr for r in params.scaling.rungs()} == {0.003}  # the fit's recipe
+
+
 @pytest.mark.parametrize(
     "change, key",
     [

@@ -150,11 +150,26 @@ class Train(Strict):
         return self
 
 
+class OwnLr(Strict):
+    lr: Annotated[float, Field(gt=0, le=1)]
+
+
 class Size(Strict):
     n_layer: Depth
     n_head: PosInt
     n_embd: Width
-    train: dict[str, Any] = {}  # overrides of the shared train: block for this size
+    # overrides of the shared train: block for this size, and its own lr (train.lr): an experiment on
+    # one size that leaves the rungs, and so the fit, at the shared `lr`
+    train: dict[str, Any] = {}
+
+    @model_validator(mode="after")
+    def _own_lr(self):
+        if "lr" in self.train:
+            try:
+                OwnLr(lr=self.train["lr"])
+            except ValidationError as e:
+                raise ValueError(f"train.{_describe(e.errors()[0])}") from None
+        return self
 
     @model_validator(mode="after")
     def _heads(self):
@@ -352,7 +367,8 @@ class Params(Strict):
 
     def train_for(self, name: str) -> Train:
         """The shared train: block with this size's overrides applied (validated)."""
-        merged = {**self.train.model_dump(), **self.size(name).train}
+        own = {k: v for k, v in self.size(name).train.items() if k != "lr"}  # its lr: lr_for
+        merged = {**self.train.model_dump(), **own}
         try:
             return Train.model_validate(merged)
         except ValidationError as e:
@@ -379,9 +395,14 @@ class Params(Strict):
         return self._run(name, self._rung_size(*RUNG.fullmatch(name).groups()))
 
     def derived(self, stage: str, name: str) -> Params:
-        """The params a run of `stage` named `name` trains with: a size's are these params, a cell's
-        and a rung's are built from their names."""
-        return {"train": lambda n: self, "cell": self.cell, "rung": self.rung}[stage](name)
+        """The params a run of `stage` named `name` trains with: a size's are these params (at its own lr
+        if it has one), a cell's and a rung's are built from their names."""
+        return {"train": self._sized, "cell": self.cell, "rung": self.rung}[stage](name)
+
+    def _sized(self, name: str) -> Params:
+        """A size's: these params, at the size's own lr where sizes.<name>.train.lr sets one."""
+        own = self.size(name).train.get("lr")
+        return self if own is None else self.model_copy(update={"lr": float(own)})
 
     def _run(self, name: str, size: Size, **update) -> Params:
         return self.model_copy(update={**update, "sizes": {name: size}, "pipeline": Pipeline(sizes={name: "base"})})
@@ -420,6 +441,8 @@ class Params(Strict):
 def _describe(err: dict) -> str:
     key = ".".join(str(p) for p in err["loc"])
     msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"].removeprefix("Value error, ")
+    if err["type"] == "extra_forbidden" and err["loc"][-1:] == ("lr",):
+        msg += " (the shared lr is the top-level `lr`, which the rungs train at; a size's own: sizes.<name>.train.lr)"
     return f"{key}: {msg}" if key else msg
 
 

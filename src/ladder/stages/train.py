@@ -474,8 +474,8 @@ def add_arguments(p) -> None:
     which = p.add_mutually_exclusive_group(required=True)
     which.add_argument(
         "--size",
-        help="a size under sizes: in params.yaml; what shapes the run: seed, lr, "
-        "train.*, sizes.<size>.* and the plan pipeline.sizes names for it (default base)",
+        help="a size under sizes: in params.yaml; what shapes the run: seed, lr (or the size's own, "
+        "sizes.<size>.train.lr), train.*, sizes.<size>.* and the plan pipeline.sizes names for it (default base)",
     )
     which.add_argument(
         "--cell",

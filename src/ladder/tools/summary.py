@@ -29,13 +29,13 @@ COLUMNS = {
 def next_steps(sizes: list[str]) -> str:
     """Three commands to try next. The report names the sizes' results: with no target, Snakemake reports
     everything pipeline.sizes names and stops at the first size not built yet. The experiment changes a
-    key of tiny's own: a shared one such as `lr` shapes every scaling rung too, and reruns them all."""
+    key of tiny's own (sizes.tiny.train.lr): the shared `lr` shapes every scaling rung too, and reruns them all."""
     targets = " ".join(str(paths.RunFiles(s).eval) for s in sizes)
     steps = [
         (f"snakemake --report report.html {targets}", "one page: curves, eval tables, samples, the fit"),
         (
-            "dvc exp run -S sizes.tiny.train.tokens=409600 eval@tiny",
-            "an experiment on tiny alone (its prediction, training and eval), then `dvc exp show`",
+            "dvc exp run -S sizes.tiny.train.lr=0.006 eval@tiny",
+            "tiny alone at its own lr (its prediction, training and eval), then `dvc exp show`",
         ),
         ("ladder plan small", "what GPT-2 small costs before spending a GPU on it"),
     ]
