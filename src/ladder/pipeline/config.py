@@ -151,6 +151,8 @@ class Train(Strict):
 
 
 class OwnLr(Strict):
+    """A size's own lr (sizes.<name>.train.lr), bounded as the shared one is."""
+
     lr: Annotated[float, Field(gt=0, le=1)]
 
 
@@ -161,15 +163,6 @@ class Size(Strict):
     # overrides of the shared train: block for this size, and its own lr (train.lr): an experiment on
     # one size that leaves the rungs, and so the fit, at the shared `lr`
     train: dict[str, Any] = {}
-
-    @model_validator(mode="after")
-    def _own_lr(self):
-        if "lr" in self.train:
-            try:
-                OwnLr(lr=self.train["lr"])
-            except ValidationError as e:
-                raise ValueError(f"train.{_describe(e.errors()[0])}") from None
-        return self
 
     @model_validator(mode="after")
     def _heads(self):
@@ -367,10 +360,12 @@ class Params(Strict):
 
     def train_for(self, name: str) -> Train:
         """The shared train: block with this size's overrides applied (validated)."""
-        own = {k: v for k, v in self.size(name).train.items() if k != "lr"}  # its lr: lr_for
-        merged = {**self.train.model_dump(), **own}
+        own = dict(self.size(name).train)
+        lr = own.pop("lr", None)  # the size's own lr: derived("train", name)
         try:
-            return Train.model_validate(merged)
+            if lr is not None:
+                OwnLr(lr=lr)
+            return Train.model_validate({**self.train.model_dump(), **own})
         except ValidationError as e:
             raise ValueError(f"sizes.{name}.train.{_describe(e.errors()[0])}") from None
 
