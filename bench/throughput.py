@@ -6,16 +6,24 @@ Each size trains for --steps timed optimizer steps after --warmup untimed ones
 context 1024, nanoGPT's setting, so the figures compare with its published
 ones.  --data shards reads the pipeline's train shards instead, through the
 train stage's loader, inside the timed step.  One step = --grad-accum
-micro-batches forward+backward, gradient clipping, one fused AdamW step,
-through the train stage's own recipe (src/ladder/nn/recipe.py) with
-params.yaml's train: settings; the shapes are params.yaml's sizes.
+micro-batches (or as many as --batch-tokens needs) forward+backward, gradient
+clipping and the optimizer's update, through the train stage's own recipe
+(src/ladder/nn/recipe.py) with params.yaml's train: settings (Muon for the
+hidden matrices as shipped); the shapes are params.yaml's sizes.  The update
+alone (clipping and the optimizers) is then timed on its own: its share of
+the step is what the optimizer costs.
+
+--nanogpt MODEL_PY adds the control: karpathy/nanoGPT's model.py, built and
+stepped as its train.py does, at the same micro-batches and tokens per step,
+in the same process, and a table of the two speeds.
 
 MFU = model.flops_per_token(T) * tokens/s / peak, peak = 989 TFLOP/s (H100 SXM
 dense bf16) unless --peak-tflops says otherwise.  flops_per_token is 6N + 12LdT
 with N the matmul weights incl. lm_head (nanoGPT's convention).
 
-    # H100
-    PYTHONPATH=src python bench/throughput.py --sizes small medium
+    # H100: the shipped recipe at the GPU ladder's batch against nanoGPT's model.py
+    PYTHONPATH=src python bench/throughput.py --sizes small medium --batch-tokens 65536 \\
+        --nanogpt ../nanoGPT/model.py
     # CPU smoke test (a couple of slow steps)
     PYTHONPATH=src python bench/throughput.py --device cpu --no-compile --sizes tiny --seq-len 64 \\
         --micro-batch 2 --steps 2 --warmup 1
@@ -25,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import importlib.util
 import itertools
 import json
 import re
@@ -39,6 +48,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+from ladder.nn import device as dev
 from ladder.nn import distributed, recipe
 from ladder.nn.loader import TrainStream, to_device, verify  # noqa: E402
 from ladder.nn.model import GPT, GPTConfig  # noqa: E402
@@ -115,8 +125,21 @@ def shard_batches(index: dict, B: int, T: int, device: torch.device):
         yield to_device(x, device), to_device(y, device)
 
 
+def accumulation(args, B: int) -> int:
+    """Micro-batches per optimizer step: --grad-accum, or as many as --batch-tokens needs."""
+    if not args.batch_tokens:
+        return args.grad_accum
+    per_micro = B * args.seq_len * args.world.size
+    if args.batch_tokens % per_micro:
+        raise SystemExit(
+            f"throughput: error: --batch-tokens {args.batch_tokens} is no multiple of micro-batch {B} x {args.seq_len}"
+        )
+    return args.batch_tokens // per_micro
+
+
 def bench_one(size: str, B: int, args, device: torch.device) -> dict:
-    T = args.seq_len
+    """This project's model through the train stage's recipe (params.yaml's train: optimizer)."""
+    T, accum = args.seq_len, accumulation(args, B)
     V = args.index["vocab_size"] if args.data == "shards" else args.vocab
     torch.manual_seed(0)
     shape = dict(SIZES[size])
@@ -151,59 +174,128 @@ def bench_one(size: str, B: int, args, device: torch.device) -> dict:
     batches = make_batches()
 
     def step():
-        micro = (next(batches) for _ in range(args.grad_accum))
-        return recipe.step(
-            model, fwd, opts, scaler, micro, args.grad_accum, PARAMS.train, device, dtype, wrapped=wrapped
-        )[0]
+        micro = (next(batches) for _ in range(accum))
+        return recipe.step(model, fwd, opts, scaler, micro, accum, PARAMS.train, device, dtype, wrapped=wrapped)[0]
 
+    def backward():
+        with dev.autocast(device, dtype):
+            fwd(*next(batches))[1].backward()
+
+    update = lambda: recipe.update(model, opts, scaler, PARAMS.train)  # noqa: E731
+    row = measure(step, backward, update, args, device, B, accum, size in args.profile)
+    return dict(
+        row,
+        size=size,
+        model="ladder",
+        optimizer=PARAMS.train.optimizer,
+        params_M=model.num_params(non_embedding=False) / 1e6,
+        params_nonemb_M=model.num_params(non_embedding=True) / 1e6,
+        mfu=model.flops_per_token(T) * row["tok_s"] / (args.peak_tflops * 1e12),
+        flops_per_token=model.flops_per_token(T),
+        loss_vs_fp32_eager=row.pop("first_loss") - ref_loss if accum == 1 else None,
+    )
+
+
+def bench_nanogpt(size: str, B: int, args, device: torch.device) -> dict:
+    """The control: karpathy/nanoGPT's model.py (--nanogpt), built and stepped as its train.py does it
+    (bias-free, no dropout, tied head, fused AdamW from its configure_optimizers, clipping at 1.0,
+    bf16 autocast, torch.compile), at the same micro-batch and tokens per optimizer step."""
+    spec = importlib.util.spec_from_file_location("nanogpt_model", args.nanogpt)
+    nano = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(nano)
+    T, accum, V = args.seq_len, accumulation(args, B), args.vocab
+    torch.manual_seed(0)
+    cfg = nano.GPTConfig(block_size=T, vocab_size=V, **SIZES[size], dropout=0.0, bias=False)
+    model = nano.GPT(cfg).to(device)
+    opt = model.configure_optimizers(0.1, 6e-4, (0.9, 0.95), device.type)
+    fwd = torch.compile(model) if args.compile else model
+    dtype = args.dtype if device.type == "cuda" else "fp32"
+    batches = random_batches(B, T, V, device)
+
+    def backward(scale: float = 1.0):
+        with dev.autocast(device, dtype):
+            _, loss = fwd(*next(batches))
+        (loss * scale).backward()
+        return loss.detach()
+
+    def update():
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+
+    def step():
+        loss = sum(backward(1 / accum) for _ in range(accum)) / accum
+        update()
+        opt.zero_grad(set_to_none=True)
+        return loss
+
+    row = measure(step, backward, update, args, device, B, accum, size in args.profile)
+    row.pop("first_loss")
+    n = sum(p.numel() for p in model.parameters()) - model.transformer.wpe.weight.numel()
+    flops = 6 * n + 12 * cfg.n_layer * cfg.n_embd * T  # nanoGPT's own count (estimate_mfu)
+    return dict(
+        row,
+        size=size,
+        model="nanoGPT",
+        optimizer="adamw",
+        params_M=n / 1e6,
+        mfu=flops * row["tok_s"] / (args.peak_tflops * 1e12),
+        flops_per_token=flops,
+    )
+
+
+def measure(step, backward, update, args, device: torch.device, B: int, accum: int, profile: bool) -> dict:
+    """--warmup untimed steps, then --steps timed ones (tokens/s over their wall clock); then the update
+    alone (clipping and every optimizer's step, from the gradients of one backward), timed over as many
+    calls, for its share of a step."""
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+
+    def timed(fn, n: int) -> tuple[list[float], float]:
+        if device.type == "cuda":
+            events = [(torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)) for _ in range(n)]
+        t0 = time.perf_counter()
+        for i in range(n):
+            if device.type == "cuda":
+                events[i][0].record()
+            fn()
+            if device.type == "cuda":
+                events[i][1].record()
+        sync()
+        wall = time.perf_counter() - t0
+        ms = [a.elapsed_time(b) for a, b in events] if device.type == "cuda" else [1000 * wall / n] * n
+        return ms, wall
+
     t0 = time.perf_counter()
-    for i in range(args.warmup):
+    first = None
+    for _ in range(args.warmup):
         loss = step()
-        if i == 0 and args.grad_accum == 1:  # compiled / bf16 loss vs the fp32 reference
-            check = loss.item() - ref_loss
+        first = loss.item() if first is None else first
     sync()
     warmup_s = time.perf_counter() - t0
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
-        events = [
-            (torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)) for _ in range(args.steps)
-        ]
-    t0 = time.perf_counter()
-    for i in range(args.steps):
-        if device.type == "cuda":
-            events[i][0].record()
-        loss = step()
-        if device.type == "cuda":
-            events[i][1].record()
-    sync()
-    wall_s = time.perf_counter() - t0
-    if size in args.profile:  # after timing, so it cannot disturb the numbers
+    last = []
+    step_ms, wall_s = timed(lambda: last.append(step()), args.steps)
+    peak = torch.cuda.max_memory_allocated() / 2**30 if device.type == "cuda" else float("nan")
+    if profile and args.world.main:  # after timing, so it cannot disturb the numbers
         print_profile(step, device, sync)
-    step_ms = (
-        [s.elapsed_time(e) for s, e in events] if device.type == "cuda" else [1000 * wall_s / args.steps] * args.steps
-    )
-    tokens = args.grad_accum * B * T * args.world.size  # every rank's micro-batches
-    tok_s = tokens * args.steps / wall_s  # wall clock over all timed steps: nothing hidden
-    flops = model.flops_per_token(T)
-    row = dict(
-        size=size,
-        params_M=model.num_params(non_embedding=False) / 1e6,
-        params_nonemb_M=model.num_params(non_embedding=True) / 1e6,
+    backward()
+    update_ms, _ = timed(update, args.steps)
+    tokens = accum * B * args.seq_len * args.world.size  # every rank's micro-batches
+    return dict(
         micro_batch=B,
+        grad_accum=accum,
         tokens_per_step=tokens,
-        tok_s=tok_s,
+        tok_s=tokens * args.steps / wall_s,  # wall clock over all timed steps: nothing hidden
         step_ms_median=statistics.median(step_ms),
         step_ms_min=min(step_ms),
         step_ms_mean=1000 * wall_s / args.steps,
-        peak_mem_gib=torch.cuda.max_memory_allocated() / 2**30 if device.type == "cuda" else float("nan"),
-        mfu=flops * tok_s / (args.peak_tflops * 1e12),
-        flops_per_token=flops,
+        update_ms_median=statistics.median(update_ms),
+        update_share=statistics.median(update_ms) / statistics.median(step_ms),
+        peak_mem_gib=peak,
         warmup_s=warmup_s,
-        final_loss=loss.item(),
-        loss_vs_fp32_eager=check if args.warmup and args.grad_accum == 1 else None,
+        final_loss=last[-1].item(),
+        first_loss=first,
     )
-    return row
 
 
 # Kernel name patterns -> where the time goes; the first match wins, unmatched kernels are "other".
@@ -270,7 +362,7 @@ def print_table(rows: list[dict], args, device: torch.device) -> None:
     print(
         f"\n{name}, torch {torch.__version__}, ctx {args.seq_len}, {data}, {mode}, {dtype}, "
         f"tied={args.tie_weights}, mup={args.mup}, ckpt={args.checkpoint_activations}, sdpa={args.sdpa}, "
-        f"coord-descent={args.coordinate_descent}, grad_accum={args.grad_accum}, "
+        f"coord-descent={args.coordinate_descent}, "
         f"fused_loss={args.fused_loss}, fp32_residual={args.fp32_residual}, head_dim={args.head_dim or 'default'}, "
         f"mlp_hidden={args.mlp_hidden or 'default'}, ablate_rope={args.ablate_rope}, layout={args.layout}, "
         f"processes={args.world.size}{f' ({args.parallel}, torchrun)' if args.world.group else ''}, "
@@ -278,10 +370,13 @@ def print_table(rows: list[dict], args, device: torch.device) -> None:
     )
     head = (
         "size",
+        "model",
+        "optimizer",
         "params (M)",
-        "micro-batch",
+        "micro-batch x accum",
         "tokens/s",
         "step ms (median)",
+        "update ms (share)",
         "peak mem GiB",
         "MFU",
         "warm-up s",
@@ -291,14 +386,27 @@ def print_table(rows: list[dict], args, device: torch.device) -> None:
     print("|" + "|".join("---" for _ in head) + "|")
     for r in rows:
         if "error" in r:
-            print(f"| {r['size']} | | {r['micro_batch']} | {r['error']} | | | | | |")
+            print(f"| {r['size']} | {r['model']} | | | {r['micro_batch']} | {r['error']} |" + " |" * 6)
             continue
         mfu = f"{100 * r['mfu']:.1f}%" if device.type == "cuda" else "-"
         print(
-            f"| {r['size']} | {r['params_M']:.1f} | {r['micro_batch']} | {r['tok_s']:,.0f} | "
-            f"{r['step_ms_median']:.1f} | {r['peak_mem_gib']:.1f} | {mfu} | "
+            f"| {r['size']} | {r['model']} | {r['optimizer']} | {r['params_M']:.1f} | "
+            f"{r['micro_batch']} x {r['grad_accum']} | {r['tok_s']:,.0f} | {r['step_ms_median']:.1f} | "
+            f"{r['update_ms_median']:.1f} ({100 * r['update_share']:.1f}%) | {r['peak_mem_gib']:.1f} | {mfu} | "
             f"{r['warmup_s']:.0f} | {r['final_loss']:.2f} |"
         )
+    ours = {(r["size"], r["micro_batch"]): r for r in rows if r.get("model") == "ladder" and "error" not in r}
+    controls = [r for r in rows if r.get("model") == "nanoGPT" and "error" not in r]
+    if controls:
+        print("\n| size | tokens per step | ladder tokens/s | nanoGPT tokens/s | ladder / nanoGPT |")
+        print("|---|---|---|---|---|")
+        for c in controls:
+            r = ours.get((c["size"], c["micro_batch"]))
+            if r:
+                print(
+                    f"| {c['size']} | {c['tokens_per_step']:,} | {r['tok_s']:,.0f} | {c['tok_s']:,.0f} | "
+                    f"{r['tok_s'] / c['tok_s']:.3f}x |"
+                )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -313,7 +421,15 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--steps", type=int, default=20, help="timed optimizer steps")
     ap.add_argument("--warmup", type=int, default=5, help="untimed steps first (compilation happens here)")
-    ap.add_argument("--grad-accum", type=int, default=1, help="micro-batches per optimizer step")
+    batch = ap.add_mutually_exclusive_group()
+    batch.add_argument("--grad-accum", type=int, default=1, help="micro-batches per optimizer step")
+    batch.add_argument(
+        "--batch-tokens",
+        type=int,
+        default=0,
+        help="tokens per optimizer step, every size (accumulating micro-batches as training does; "
+        "the GPU ladder's is 65536)",
+    )
     ap.add_argument("--seq-len", type=int, default=1024)
     ap.add_argument("--vocab", type=int, default=50304)
     ap.add_argument("--compile", action=argparse.BooleanOptionalAction, default=True)
@@ -380,8 +496,18 @@ def main(argv: list[str] | None = None) -> int:
         help="under torchrun (e.g. torchrun --standalone --nproc_per_node=2 bench/throughput.py): wrap "
         "the model as the train stage does with train.devices > 1; tokens/s counts every rank",
     )
+    ap.add_argument(
+        "--nanogpt",
+        type=Path,
+        default=None,
+        metavar="MODEL_PY",
+        help="also time karpathy/nanoGPT's model.py (this path) as the control, in the same process: same "
+        "shapes, micro-batches and tokens per step, random tokens, its own fused AdamW",
+    )
     ap.add_argument("--json", type=Path, default=None, help="also write the rows here")
     args = ap.parse_args(argv)
+    if args.nanogpt and not args.nanogpt.is_file():
+        ap.error(f"--nanogpt {args.nanogpt}: no such file (karpathy/nanoGPT's model.py)")
     try:
         args.index = verify() if args.data == "shards" else None  # every shard against its sha256, once
     except LadderError as e:
@@ -410,17 +536,20 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for size in args.sizes:
         for B in parse_micro_batch(args.micro_batch, args.sizes)[size]:
-            try:
-                row = bench_one(size, B, args, device)
-            except torch.OutOfMemoryError:
-                row = dict(size=size, micro_batch=B, error="OOM")
-            rows.append(row)
-            if args.world.main:
-                print(json.dumps(row), flush=True)
-            gc.collect()
-            if device.type == "cuda":
-                torch.cuda.empty_cache()
-            torch._dynamo.reset()
+            for name, bench in (("ladder", bench_one), ("nanoGPT", bench_nanogpt)):
+                if name == "nanoGPT" and args.nanogpt is None:
+                    continue
+                try:
+                    row = bench(size, B, args, device)
+                except torch.OutOfMemoryError:
+                    row = dict(size=size, model=name, micro_batch=B, error="OOM")
+                rows.append(row)
+                if args.world.main:
+                    print(json.dumps(row), flush=True)
+                gc.collect()
+                if device.type == "cuda":
+                    torch.cuda.empty_cache()
+                torch._dynamo.reset()
     if args.world.main:
         print_table(rows, args, device)
         if args.json:

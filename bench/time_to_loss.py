@@ -1,20 +1,22 @@
 #!/usr/bin/env python3
 """Time to quality: how many tokens and seconds until GPT-2 small reaches a target val loss?
 
-    python bench/time_to_loss.py [--size small] [--tokens 100000000] [--target LOSS] [--out bench-out/ttl]
+    python bench/time_to_loss.py [--size small] [--tokens 30015488] [--baseline-lrs 0.001 0.002 ...]
 
-Two recipes train the same size on the same shards, tokenizer, batch and token budget, through
+The recipes train the same size on the same shards, tokenizer, batch and token budget, through
 the train stage (`ladder train --params <recipe>.yaml`), one after the other:
 
-* baseline: nanoGPT's GPT-2 small recipe — standard parametrization, AdamW lr 6e-4 (to 6e-5 by
-  cosine), betas (0.9, 0.95), weight decay 0.1, clipping at 1.0 — at this script's batch;
-* ladder: params.yaml's own train: block (what the pipeline ships), at the same batch.
+* the baseline sweep: nanoGPT's GPT-2 recipe — standard parametrization, AdamW (cosine to a tenth
+  of the peak), betas (0.9, 0.95), weight decay 0.1, clipping at 1.0 — at each of --baseline-lrs.
+  nanoGPT's own 6e-4 is tuned for 0.5M-token batches and thousands of steps, so the sweep, not that
+  value, makes the baseline: the run with the lowest final val loss;
+* ladder: params.yaml's own train: block and lr (what the pipeline ships), at the same batch.
 
-The target defaults to the baseline's final val loss, so the baseline reaches it at the end of its
-budget by construction; pick --tokens so that this takes the time you care about (~5 minutes of an
-H200 at 100M tokens for small). Reported per recipe: tokens and wall-clock seconds of training to
-the first evaluation at or below the target (linearly interpolated between evaluations), and the
-final val loss at equal tokens. Wall-clock includes the periodic evaluations both recipes pay alike.
+The target defaults to the best baseline's final val loss, so that run reaches it at the end of its
+budget by construction. Reported per run: tokens and wall-clock seconds of training to the first
+evaluation at or below the target (linearly interpolated between evaluations), the final val loss
+at equal tokens, and the ratios to the baseline's. Wall-clock includes the periodic evaluations
+every run pays alike. curves.png plots every run's val loss against tokens and seconds.
 
 Run from a project whose data stages are built (a real corpus: the embedded one is too small to
 say anything at this size). params.yaml is read, never written: each recipe gets its own file.
@@ -42,17 +44,20 @@ BASELINE = dict(
     schedule="cosine",
     min_lr_frac=0.1,
 )
-BASELINE_LR = 6e-4
+BASELINE_LRS = [0.001, 0.002, 0.004, 0.008]  # 2x steps around where standard parametrization's best lr lay
+# at widths 512-1024 in the GPU sweep (bench/NOTES-recipe.md)
 
 
-def recipes(params: dict, size: str, tokens: int, batch: int, micro: int) -> dict[str, dict]:
+def recipes(params: dict, size: str, tokens: int, batch: int, micro: int, lrs: list[float]) -> dict[str, dict]:
     common = dict(tokens=tokens, batch_tokens=batch, micro_batch=micro)
     out = {}
-    for name, train, lr in (("baseline", BASELINE, BASELINE_LR), ("ladder", {}, params["lr"])):
+    runs = [(f"adamw lr {lr:g}", BASELINE, lr) for lr in lrs] + [("ladder", {}, params["lr"])]
+    for name, train, lr in runs:
         p = yaml.safe_load(yaml.safe_dump(params))
         p["lr"] = lr
         p["train"].update(train)
-        p["sizes"][size]["train"] = {**p["sizes"][size].get("train", {}), **common}
+        own = {k: v for k, v in p["sizes"][size].get("train", {}).items() if k != "lr"}  # the run's lr is the lr
+        p["sizes"][size]["train"] = {**own, **common}
         out[name] = p
     return out
 
@@ -71,38 +76,70 @@ def crossing(curve: pd.DataFrame, target: float, column: str) -> float | None:
 
 
 def train(name: str, params: dict, size: str, out: Path) -> pd.DataFrame:
-    file = out / f"{name}.yaml"
+    file = out / f"{name.replace(' ', '-')}.yaml"
     file.write_text(yaml.safe_dump(params, sort_keys=False))
     shutil.rmtree(f"results/{size}", ignore_errors=True)  # never resume the other recipe's checkpoint
     subprocess.run(["ladder", "train", "--size", size, "--params", str(file)], check=True)
     state = json.loads(Path(f"results/{size}/ckpt/state.json").read_text())
-    shutil.copytree(f"results/{size}", out / name, dirs_exist_ok=True)
+    shutil.copytree(f"results/{size}", out / name.replace(" ", "-"), dirs_exist_ok=True)
     rows = [{"tokens": tokens, **m} for tokens, m in state["history"] if "val_loss" in m]
     return pd.DataFrame(rows).assign(recipe=name)
+
+
+def plot(curves: pd.DataFrame, target: float, baseline: str, file: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    sns.set_theme(style="whitegrid")
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5), sharey=True)
+    data = curves.assign(Mtokens=curves["tokens"] / 1e6)
+    for ax, x, label in ((axes[0], "Mtokens", "tokens (M)"), (axes[1], "seconds", "training seconds")):
+        sns.lineplot(data=data, x=x, y="val_loss", hue="recipe", ax=ax, marker="o", markersize=3)
+        ax.axhline(target, color="k", ls=":", lw=1, label=f"target {target:.3f} ({baseline}'s final)")
+        ax.set(xlabel=label, ylabel="val loss (nats/token)")
+        ax.legend(fontsize=8)
+    low = curves["val_loss"].min()
+    axes[0].set_ylim(low - 0.1, low + 1.5)
+    fig.tight_layout()
+    fig.savefig(file, dpi=120)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--size", default="small", help="size under sizes: in params.yaml (default: %(default)s)")
-    ap.add_argument("--tokens", type=int, default=100_000_000, help="budget of each run (default: %(default)s)")
-    ap.add_argument("--batch-tokens", type=int, default=131072, help="tokens per step (default: %(default)s)")
+    ap.add_argument("--tokens", type=int, default=30_015_488, help="budget of each run (default: %(default)s)")
+    ap.add_argument("--batch-tokens", type=int, default=65536, help="tokens per step (default: %(default)s)")
     ap.add_argument("--micro-batch", type=int, default=32, help="sequences per micro-batch (default: %(default)s)")
-    ap.add_argument("--target", type=float, default=None, help="val loss to reach (default: the baseline's final)")
-    ap.add_argument("--only", choices=["baseline", "ladder"], default=None, help="train one recipe (with --target)")
+    ap.add_argument(
+        "--baseline-lrs",
+        type=float,
+        nargs="+",
+        default=BASELINE_LRS,
+        help="the AdamW sweep's learning rates (default: %(default)s)",
+    )
+    ap.add_argument("--target", type=float, default=None, help="val loss to reach (default: the best baseline's final)")
     ap.add_argument("--out", type=Path, default=Path("bench-out/time_to_loss"), help="(default: %(default)s)")
     a = ap.parse_args()
+    if any(lr <= 0 for lr in a.baseline_lrs):
+        ap.error(f"--baseline-lrs {' '.join(map(str, a.baseline_lrs))}: every learning rate must be positive")
     a.out.mkdir(parents=True, exist_ok=True)
     params = yaml.safe_load(Path("params.yaml").read_text())
-    runs = recipes(params, a.size, a.tokens, a.batch_tokens, a.micro_batch)
-    curves = pd.concat([train(name, p, a.size, a.out) for name, p in runs.items() if a.only in (None, name)])
+    runs = recipes(params, a.size, a.tokens, a.batch_tokens, a.micro_batch, a.baseline_lrs)
+    curves = pd.concat([train(name, p, a.size, a.out) for name, p in runs.items()])
     curves.to_csv(a.out / "curves.csv", index=False)
-    target = a.target if a.target is not None else float(curves[curves.recipe == "baseline"]["val_loss"].iloc[-1])
+    finals = curves.groupby("recipe", sort=False)["val_loss"].last()
+    baseline = finals.drop("ladder").idxmin()
+    target = a.target if a.target is not None else float(finals[baseline])
     rows = []
     for name, curve in curves.groupby("recipe", sort=False):
         curve = curve.reset_index(drop=True)
         rows.append(
             dict(
                 recipe=name,
+                lr=runs[name]["lr"],
                 tokens_to_target=crossing(curve, target, "tokens"),
                 seconds_to_target=crossing(curve, target, "seconds"),
                 final_val_loss=float(curve["val_loss"].iloc[-1]),
@@ -111,13 +148,19 @@ def main() -> None:
             )
         )
     table = pd.DataFrame(rows).set_index("recipe")
-    if {"baseline", "ladder"} <= set(table.index):
-        for col in ("tokens_to_target", "seconds_to_target"):
-            table[col.replace("_to_target", "_ratio")] = table[col] / table.loc["baseline", col]
+    for col in ("tokens_to_target", "seconds_to_target"):
+        table[col.replace("_to_target", "_ratio")] = table[col] / table.loc[baseline, col]
+    edge = baseline in (f"adamw lr {min(a.baseline_lrs):g}", f"adamw lr {max(a.baseline_lrs):g}")
     print(f"target val loss {target:.4f} ({a.size}, {a.tokens:,} tokens per run, batch {a.batch_tokens:,})")
+    print(f"baseline: {baseline}" + (" (at the sweep's edge: widen --baseline-lrs)" if edge else ""))
     print(table.to_string(float_format=lambda v: f"{v:,.4g}"))
+    plot(curves, target, baseline, a.out / "curves.png")
     (a.out / "summary.json").write_text(
-        json.dumps({"target": target, "runs": table.reset_index().to_dict("records")}, indent=2) + "\n"
+        json.dumps(
+            {"target": target, "baseline": baseline, "at_edge": edge, "runs": table.reset_index().to_dict("records")},
+            indent=2,
+        )
+        + "\n"
     )
 
 

@@ -47,6 +47,27 @@ def test_throughput_head_dim_keeps_the_parameters(built, tmp_path):
     assert wide["params_M"] == default["params_M"] and wide["flops_per_token"] == default["flops_per_token"]
 
 
+def test_throughput_batch_tokens_accumulates_and_times_the_update(built, tmp_path):
+    """--batch-tokens steps as training does (micro-batches accumulated), and the update's own time is a
+    part of the step's."""
+    row, out = bench(built, tmp_path, "--vocab", "512", "--batch-tokens", "384")
+    assert row["grad_accum"] == 3 and row["tokens_per_step"] == 384
+    assert 0 < row["update_ms_median"] < row["step_ms_median"] and 0 < row["update_share"] < 1
+    assert "| tiny | ladder | muon | " in out and "| 2 x 3 |" in out
+
+
+def test_throughput_bad_batch_or_control_fails_in_one_line(built):
+    p = sh(f"{SMOKE} --batch-tokens 100", built, check=False)
+    assert (p.returncode, p.stderr.strip()) == (
+        1,
+        "throughput: error: --batch-tokens 100 is no multiple of micro-batch 2 x 64",
+    )
+    p = sh(f"{SMOKE} --nanogpt nowhere/model.py", built, check=False)
+    assert p.returncode == 2 and p.stderr.strip().endswith(
+        "error: --nanogpt nowhere/model.py: no such file (karpathy/nanoGPT's model.py)"
+    )
+
+
 def test_throughput_without_shards_fails_in_one_line(fresh):
     p = sh(f"{SMOKE} --data shards", fresh, check=False)
     assert p.returncode == 1

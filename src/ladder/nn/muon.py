@@ -4,7 +4,7 @@ The rule is torch.optim.Muon's (Jordan et al. 2024; its coefficients, its decoup
 its "match_rms_adamw" size, 0.2 sqrt(max(fan_out, fan_in)), so `lr` means what it meant with AdamW),
 with two changes to where the arithmetic runs:
 - matrices of one shape are stacked and orthogonalised together, one batched matmul per iteration
-  instead of one per matrix;
+  instead of one per matrix, and decayed and updated by one foreach call per shape;
 - the iterations run in bf16 on CUDA and float32 elsewhere. A CPU without bf16 matrix units emulates
   bf16 matmuls: on 2 cores of an AMD EPYC torch's bf16 iterations took 845 ms a step for tiny's
   matrices, float32 45 ms.
@@ -59,7 +59,6 @@ class Muon(torch.optim.Optimizer):
                 by_shape[p.shape].append(i)
             for shape, idx in by_shape.items():
                 ortho = orthogonalize(torch.stack([updates[i] for i in idx]), group["ns_steps"])
-                size = 0.2 * math.sqrt(max(shape))
-                for i, o in zip(idx, ortho.unbind()):
-                    params[i].mul_(1 - lr * decay)
-                    params[i].add_(o.to(params[i].dtype), alpha=-lr * size)
+                mats = [params[i] for i in idx]
+                torch._foreach_mul_(mats, 1 - lr * decay)
+                torch._foreach_add_(mats, ortho.to(mats[0].dtype).unbind(), alpha=-lr * 0.2 * math.sqrt(max(shape)))

@@ -134,6 +134,21 @@ def step(
                 _, loss = forward(x, y)
             scaler.scale(loss / accum).backward()
         loss_sum += loss.detach()
+    grad_norm = update(model, opts, scaler, t, inspect)
+    for opt in opts:
+        opt.zero_grad(set_to_none=True)
+    return loss_sum / accum, grad_norm
+
+
+def update(
+    model: GPT,
+    opts: list[torch.optim.Optimizer],
+    scaler: torch.amp.GradScaler,
+    t: Train,
+    inspect: Callable[[], None] | None = None,
+):
+    """The step's update from the gradients backward left: unscale, clip, every optimizer's step.
+    Apart from `step` so that bench/throughput.py can time the optimizer's share of a step."""
     for opt in opts:
         scaler.unscale_(opt)
     grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), t.grad_clip or float("inf"))
@@ -144,6 +159,4 @@ def step(
     for opt in opts:
         scaler.step(opt)
     scaler.update()
-    for opt in opts:
-        opt.zero_grad(set_to_none=True)
-    return loss_sum / accum, grad_norm
+    return grad_norm
