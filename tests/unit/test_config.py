@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import difflib
+
 import pytest
 from conftest import ROOT, edit_params, sh
 
@@ -107,3 +109,22 @@ def test_snakemake_config_is_refused_with_a_pointer_to_params(fresh):
     p = sh("snakemake -n results/tiny/eval.json --config lr=0.1", fresh, check=False)
     assert p.returncode != 0
     assert "--config lr: not read here; set it in params.yaml or run `dvc exp run -S key=value`" in p.stdout + p.stderr
+
+
+def test_dvc_set_param_rewrites_only_the_keys_it_sets(tmp_path):
+    """`dvc exp run -S` rewrites params.yaml through its YAML round trip (dvc.utils.hydra.apply_overrides):
+    the shipped file is in the form that round trip keeps, so an experiment's diff is its own keys with
+    their comments, and a size's lr (the suggested experiment) is a key there to set."""
+    from dvc.utils.hydra import apply_overrides
+
+    shipped = (ROOT / "params.yaml").read_text()
+    file = tmp_path / "params.yaml"
+    file.write_text(shipped)
+    apply_overrides(file, ["seed=1337"])  # the shipped value: nothing to change
+    assert file.read_text() == shipped
+    apply_overrides(file, ["sizes.tiny.train.lr=0.006", "scaling.budgets=[819200,1638400]"])
+    diff = difflib.unified_diff(shipped.splitlines(), file.read_text().splitlines(), lineterm="", n=0)
+    changed = [line for line in diff if line[:1] in "+-" and line[:3] not in ("+++", "---")]
+    assert [" ".join(line.split("#")[0].split()) for line in changed] == ["- lr:", "+ lr: 0.006", "+ - 1638400"]
+    assert changed[0].split("#")[1] == changed[1].split("#")[1]  # the comment stays
+    assert config.load(file).derived("train", "tiny").lr == 0.006

@@ -32,7 +32,7 @@ def resolved(params: config.Params, stage: str, name: str) -> tuple[dict, dict[s
     }
     own = [k.format(run=name) for k in record.params if "." in k and not k.startswith("pipeline.")]  # its blocks
     origin = f"{own[0]}.train" if record.per == "size" else ", ".join([f"the {record.per}'s name", *own])
-    return doc, dict.fromkeys(set(size.train) - {"lr"}, origin)  # a size's own lr is the run's lr above
+    return doc, dict.fromkeys([k for k in size.train if k != "lr"], origin)  # a size's own lr is the run's lr above
 
 
 def render(doc: dict, origins: dict[str, str]) -> str:
