@@ -151,7 +151,9 @@ def test_an_output_set_aside_by_a_killed_rename_is_put_back(faults_project):
 
 
 def test_ctrl_c_is_one_line_and_training_resumes(faults_project):
-    edit_params(faults_project, lambda p: p["sizes"]["tiny"].update(train={"tokens": 12288}))
+    # 48 steps: the signal lands long after the first checkpoint (step 8), even on a loaded machine
+    # (with 12 steps, a run under a full test suite once finished before it)
+    edit_params(faults_project, lambda p: p["sizes"]["tiny"].update(train={"tokens": 49152, "checkpoint_every": 8}))
     state = faults_project / "results/tiny/ckpt/state.json"
     old = state.read_text()
     run = subprocess.Popen(
