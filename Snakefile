@@ -42,6 +42,8 @@ wildcard_constraints:
     size="|".join(PARAMS.sizes),
     cell="|".join(map(re.escape, PARAMS.sweep.cells())),
     rung="|".join(PARAMS.scaling.rungs()),
+    replica="|".join(PARAMS.compare.replicas(PARAMS.scaling.budgets)),
+    variant="|".join(map(re.escape, PARAMS.compare.variants)),
 
 
 include: "workflow/rules/common.smk"
@@ -49,6 +51,7 @@ include: "workflow/rules/data.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/sweep.smk"
 include: "workflow/rules/scaling.smk"
+include: "workflow/rules/compare.smk"
 
 
 rule all:

@@ -29,6 +29,10 @@ COMMANDS = {
         "the scaling fit recommends for that compute",
     ),
     "config": ("tools.resolved", "print the settings one size, rung or cell trains with, overrides merged and marked"),
+    "compare": (
+        "tools.compare",
+        "does a change hold up the ladder? its rungs beside the baseline's, both laws, a verdict per size",
+    ),
     "summary": ("tools.summary", "print a table of eval results"),
     "log": ("tools.log", "the experiment log: a row per size, DVC experiment and rung (results/log.csv, log.md)"),
     "curves": ("tools.curves", "plot loss against tokens for every size (results/curves.png)"),

@@ -1,4 +1,4 @@
-# Shared by data.smk, train.smk, sweep.smk and scaling.smk: the params snapshot and code of each stage, the plan a size trains on,
+# Shared by the rule files: the params snapshot and code of each stage, the plan a size trains on,
 # a training job's time limit, and DVC's names for the jobs Snakemake ran.
 
 import math
@@ -38,12 +38,19 @@ def gpu_mem_gib(stage):
     from ladder.nn import cost
 
     def need(wildcards):
-        name = wildcards.get("size") or wildcards.get("cell") or wildcards.get("rung")
+        name = run_name(wildcards)
         params = PARAMS.derived("train" if stage in ("score", "eval") else stage, name)
         t = params.train_for(name)
         return math.ceil(cost.estimate(params, name, cost.vocab_size(PARAMS)[0]).memory_gib(t.activation_checkpointing))
 
     return need
+
+
+def run_name(wildcards):
+    """A job's run as its stage names it: a size, cell, rung, replica, variant-rung (an arm) or variant."""
+    if "variant" in wildcards.keys() and "rung" in wildcards.keys():
+        return f"{wildcards.variant}-{wildcards.rung}"
+    return next((wildcards.get(k) for k in ("size", "cell", "rung", "replica", "variant") if wildcards.get(k)), None)
 
 
 def dvc_stages(jobs):
@@ -53,5 +60,5 @@ def dvc_stages(jobs):
         size = job.wildcards.get("size")
         if job.rule.name == "all" or (size and size not in PARAMS.pipeline.sizes):
             continue
-        names.add(ladder_dag.job_name(job.rule.name, size or job.wildcards.get("cell") or job.wildcards.get("rung")))
+        names.add(ladder_dag.job_name(job.rule.name, run_name(job.wildcards)))
     return sorted(names)

@@ -124,10 +124,10 @@ def build(tokens: int, n, loss, samples: int, delta: float, sigma: float | None 
 def value(budgets: list[Budget], n, d: float) -> np.ndarray:
     """The laws' central value at (N, D), without an interval (for curves and frontiers)."""
     budgets = sorted(budgets, key=lambda b: b.tokens)
-    return _along_d(budgets, d, [np.atleast_1d(b.law.loss(n)) for b in budgets])[0]
+    return along_d(budgets, d, [np.atleast_1d(b.law.loss(n)) for b in budgets])[0]
 
 
-def _along_d(budgets: list[Budget], d: float, values) -> tuple[np.ndarray, float]:
+def along_d(budgets: list[Budget], d: float, values) -> tuple[np.ndarray, float]:
     """Values at D from the budgets' values (rows: budgets), log-linear in log D between the nearest two,
     and extended by their slope beyond; the second result is how far beyond the budgets D lies (>= 1)."""
     values = np.log(np.asarray(values, dtype=float))
@@ -156,9 +156,9 @@ def predict(budgets: list[Budget], n: float, d: float, level: float, per_efold: 
     one run's scatter and the form's error for the distance beyond the rungs (module docstring).
     `per_efold` is the extrapolation test's log error per e-fold, {"N": ..., "D": ...} (None: untested)."""
     budgets = sorted(budgets, key=lambda b: b.tokens)
-    value, beyond_d = _along_d(budgets, d, [[b.law.loss(n)] for b in budgets])
+    value, beyond_d = along_d(budgets, d, [[b.law.loss(n)] for b in budgets])
     refits = np.array([[law.loss(n) for law in b.refits] for b in budgets])  # (budgets, refits)
-    spread, _ = _along_d(budgets, d, refits)
+    spread, _ = along_d(budgets, d, refits)
     beyond_n = float(max(1.0, n / max(b.n_max for b in budgets)))
     form = np.hypot((per_efold.get("N") or 0.0) * np.log(beyond_n), (per_efold.get("D") or 0.0) * np.log(beyond_d))
     sigma = np.hypot(max(b.sigma for b in budgets), form)

@@ -286,6 +286,44 @@ class Scaling(Strict):
         return [r for r in self.rungs() if r not in self.holdout]
 
 
+REPLICA = re.compile(r"(w\d+-d\d+)-(\d+)-(\d+)")  # shape-budget-seed: a rung trained again at another seed
+ARM = re.compile(r"(.+)-(w\d+-d\d+)-(\d+)")  # variant-shape-budget: a variant's rung
+VARIANT_KEYS = ("lr", "train")  # what a variant may change: what the rungs read beyond their shape and seed
+
+
+class Compare(Strict):
+    """Scale-aware A/B tests (`ladder compare`, stages/compare.py): each variant trains the scaling rungs with
+    its changes, beside the baseline's, and the two laws' predictions are compared size by size. The noise
+    floor comes from the baseline's smallest rungs trained again at more seeds (the replicas)."""
+
+    variants: dict[str, dict[str, Any]]  # name -> the params it changes, as a tree: {train: {tie_weights: false}}
+    noise_shapes: list[str]  # scaling shapes the baseline trains again at each of `seeds`
+    seeds: list[Seed]  # the replicas' seeds, besides the rungs' own `seed`
+
+    _shapes = field_validator("noise_shapes")(shapes)
+
+    @field_validator("variants", mode="before")
+    @classmethod
+    def _empty(cls, v):
+        return {} if v is None else {k: ({} if x is None else x) for k, x in v.items()} if isinstance(v, dict) else v
+
+    @model_validator(mode="after")
+    def _grid(self):
+        if not self.noise_shapes or len(set(self.noise_shapes)) != len(self.noise_shapes):
+            raise ValueError("noise_shapes: must list at least one shape, each once")
+        if not self.seeds or len(set(self.seeds)) != len(self.seeds):
+            raise ValueError("seeds: must list at least one seed, each once (the rungs' own seed is the other)")
+        for name in self.variants:
+            if not re.fullmatch(r"[A-Za-z0-9_]+(-[A-Za-z0-9_]+)*", name) or SHAPE.search(name):
+                raise ValueError(
+                    f"variants: name {name!r} must be letters, digits, '_' or inner '-', with no shape in it"
+                )
+        return self
+
+    def replicas(self, budgets: list[int]) -> list[str]:
+        return [f"{shape}-{budget}-{seed}" for shape in self.noise_shapes for budget in budgets for seed in self.seeds]
+
+
 Plan = Literal["base", "scored"]
 
 
@@ -315,6 +353,7 @@ class Params(Strict):
     pipeline: Pipeline
     sweep: Sweep
     scaling: Scaling
+    compare: Compare
 
     @model_validator(mode="after")
     def _sizes(self):
@@ -342,6 +381,14 @@ class Params(Strict):
                 self._cell_size(shape, parametrization)
         for rung in self.scaling.rungs():
             self._rung_size(*RUNG.fullmatch(rung).groups())
+        for shape in self.compare.noise_shapes:
+            if shape not in self.scaling.shapes:
+                raise ValueError(f"compare.noise_shapes: {shape!r} is not one of scaling.shapes")
+        if self.seed in self.compare.seeds:
+            raise ValueError(f"compare.seeds: {self.seed} is the rungs' own seed (`seed`); list other seeds")
+        for variant in self.compare.variants:  # each of its runs' train block, checked now
+            for rung in self.scaling.rungs():
+                self.arm(f"{variant}-{rung}")
         if self.pipeline.sizes[scorer] == "scored":
             raise ValueError(
                 f"pipeline.sizes.{scorer}: the scorer (curriculum.scorer) cannot train on "
@@ -389,10 +436,65 @@ class Params(Strict):
             )
         return self._run(name, self._rung_size(*RUNG.fullmatch(name).groups()))
 
+    def replica(self, name: str) -> Params:
+        """A scaling rung trained again at another seed (compare.seeds): the noise floor's runs."""
+        if name not in self.compare.replicas(self.scaling.budgets):
+            raise ConfigError(
+                f"params.yaml: compare: no replica {name!r} (replicas are shape-budget-seed of compare.noise_shapes, "
+                "scaling.budgets and compare.seeds)"
+            )
+        shape, budget, seed = REPLICA.fullmatch(name).groups()
+        return self._run(name, self._rung_size(shape, budget), seed=int(seed))
+
+    def arm(self, name: str) -> Params:
+        """A variant's rung (variant-shape-budget): the rung with the variant's changes applied."""
+        m = ARM.fullmatch(name)
+        if not m or m[1] not in self.compare.variants or f"{m[2]}-{m[3]}" not in self.scaling.rungs():
+            raise ConfigError(
+                f"params.yaml: compare: no run {name!r} (a variant's runs are variant-shape-budget, variants from "
+                "compare.variants, shapes and budgets from scaling:)"
+            )
+        variant = self.variant(m[1])
+        return variant._run(name, variant._rung_size(m[2], m[3], self.compare.variants[m[1]].get("train") or {}))
+
+    def variant(self, name: str) -> Params:
+        """These params with variant `name`'s changes (compare.variants.<name>) applied, checked."""
+        if name not in self.compare.variants:
+            raise ConfigError(
+                f"params.yaml: compare.variants: no variant {name!r} "
+                f"(have: {', '.join(self.compare.variants) or 'none'})"
+            )
+        changes = self.compare.variants[name]
+        where = f"compare.variants.{name}"
+        if not isinstance(changes, dict):
+            raise ValueError(f"{where}: must map keys to values, e.g. {{train: {{tie_weights: false}}}}")
+        for key in changes:
+            if key not in VARIANT_KEYS:
+                raise ValueError(
+                    f"{where}.{key}: a variant may change {' and '.join(VARIANT_KEYS)}.* only (what the rungs read; "
+                    "data, tokenizer and curriculum are shared by both arms)"
+                )
+        try:
+            lr = OwnLr(lr=changes.get("lr", self.lr)).lr
+        except ValidationError as e:
+            raise ValueError(f"{where}.{_describe(e.errors()[0])}") from None
+        train = changes.get("train") or {}
+        if not isinstance(train, dict):
+            raise ValueError(f"{where}.train: must map train keys to values")
+        if keys := sorted(set(train) & {"tokens", "flops", "tokens_per_param"}):
+            raise ValueError(f"{where}.train: sets a budget ({', '.join(keys)}); both arms train at scaling.budgets")
+        try:
+            merged = Train.model_validate({**self.train.model_dump(), **train})
+        except ValidationError as e:
+            raise ValueError(f"{where}.train.{_describe(e.errors()[0])}") from None
+        return self.model_copy(update={"lr": lr, "train": merged})
+
     def derived(self, stage: str, name: str) -> Params:
         """The params a run of `stage` named `name` trains with: a size's are these params (at its own lr
-        if it has one), a cell's and a rung's are built from their names."""
-        return {"train": self._sized, "cell": self.cell, "rung": self.rung}[stage](name)
+        if it has one), a cell's, a rung's, a replica's and an arm's are built from their names."""
+        return {"train": self._sized, "cell": self.cell, "rung": self.rung, "replica": self.replica, "arm": self.arm}[
+            stage
+        ](name)
 
     def _sized(self, name: str) -> Params:
         """A size's: these params, at the size's own lr where sizes.<name>.train.lr sets one."""
@@ -408,13 +510,15 @@ class Params(Strict):
             "sweep", shape, self.sweep.head_dim, {**self.sweep.train, "mup": rule, "completep": rule}
         )
 
-    def _rung_size(self, shape: str, budget: str) -> Size:
+    def _rung_size(self, shape: str, budget: str, changes: dict | None = None) -> Size:
+        """A rung's size; `changes`: a variant's train changes, which outrank scaling.train (an arm's)."""
         s = self.scaling
         if keys := sorted(set(s.train) & {"tokens", "flops", "tokens_per_param"}):
             raise ValueError(
                 f"scaling.train: sets a budget ({', '.join(keys)}); each rung's comes from scaling.budgets"
             )
-        return self._shape_size("scaling", shape, s.head_dim, {**s.train, "tokens": int(budget), "flops": None})
+        train = {**s.train, **(changes or {}), "tokens": int(budget), "flops": None}
+        return self._shape_size("scaling", shape, s.head_dim, train)
 
     def _shape_size(self, block: str, shape: str, head_dim: int, train: dict) -> Size:
         """A size of shape w<width>-d<depth> with head_dim-wide heads; `train` overrides the train: block,
@@ -472,7 +576,18 @@ def load(path: str | os.PathLike = "params.yaml") -> Params:
         raise ConfigError(f"{path}: not valid YAML: {str(e).splitlines()[0]}") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: must be a mapping of keys to values")
+    return validate(raw, path)
+
+
+def read_raw(path: str | os.PathLike = "params.yaml") -> dict:
+    """params.yaml as plain data, checked (for a command that edits it: `ladder compare`)."""
+    load(path)
+    return yaml.load(Path(path).read_text(), Loader=_UniqueKeys)
+
+
+def validate(raw: dict, where: str | os.PathLike = "params.yaml") -> Params:
+    """Params from plain data; a bad value fails with one line naming `where` and the key."""
     try:
         return Params.model_validate(raw)
     except ValidationError as e:
-        raise ConfigError(f"{path}: {_describe(e.errors()[0])}") from None
+        raise ConfigError(f"{where}: {_describe(e.errors()[0])}") from None

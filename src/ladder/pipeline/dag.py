@@ -34,6 +34,8 @@ class Names:
     scorer: str = ""
     cells: tuple[str, ...] | None = None
     rungs: tuple[str, ...] | None = None
+    replicas: tuple[str, ...] | None = None
+    variant: str | None = None  # an arm's (its run's first part)
 
 
 @dataclass(frozen=True)
@@ -47,7 +49,7 @@ class Stage:
     manifest: Callable[[Names], Path]  # the output recording what it was built from (stamps.py)
     # (large output, the sha256 its manifest recorded): what intact.py checks
     hashed: Callable[[dict, Names], list[tuple[Path, str]]] = lambda m, n: []
-    per: str | None = None  # None: one job; "size", "cell" or "rung": one job each
+    per: str | None = None  # None: one job; "size", "cell", "rung", "replica", "arm" or "variant": one job each
     keeps: Callable[[Names], list[Path]] = lambda n: []  # outputs that outlive a run (checkpoints): DVC's alone
     metrics: Callable[[Names], list[Path]] = lambda n: []  # which of `writes` dvc.yaml calls metrics
     plots: Callable[[Names], dict[Path, str]] = lambda n: {}  # curve files of `writes` -> y label
@@ -56,7 +58,7 @@ class Stage:
     @property
     def command(self) -> str:
         """The `ladder` command that runs it: a cell and a rung are trainings."""
-        return "train" if self.per in ("cell", "rung") else self.name
+        return "train" if self.module == "train" and self.per != "size" else self.name
 
 
 SHARDS = [paths.SHARDS["train"], paths.SHARDS["val"], paths.SHARD_INDEX]
@@ -67,10 +69,10 @@ def _trains_on(plan: str) -> list[Path]:
 
 
 def _loss_run(
-    name: str, help: str, params: tuple[str, ...], files: Callable[[str], paths.RunFiles], note: str
+    name: str, help: str, params: tuple[str, ...], files: Callable[[Names], paths.RunFiles], note: str
 ) -> Stage:
-    """A sweep cell or a scaling rung: the train stage's code on the base plan, one job per name. Their
-    result is their loss, so they keep no model."""
+    """A sweep cell, a scaling rung, a replica or an arm: the train stage's code on the base plan, one job
+    per name. Their result is their loss, so they keep no model."""
     return Stage(
         name=name,
         module="train",
@@ -78,9 +80,9 @@ def _loss_run(
         params=params,
         per=name,
         reads=lambda n: _trains_on("base"),
-        writes=lambda n: [files(n.run).config, files(n.run).summary, files(n.run).live],
-        manifest=lambda n: files(n.run).summary,
-        keeps=lambda n: [files(n.run).ckpt],
+        writes=lambda n: [files(n).config, files(n).summary, files(n).live],
+        manifest=lambda n: files(n).summary,
+        keeps=lambda n: [files(n).ckpt],
         note=note,
     )
 
@@ -200,7 +202,7 @@ _RECORDS = [
         "cell",
         "one run of the learning-rate sweep: shape x parametrization x lr x seed",
         ("train", "sweep.head_dim", "sweep.train"),
-        paths.cell,
+        lambda n: paths.cell(n.run),
         "the learning-rate sweep's runs (workflow/rules/sweep.smk); shape, lr and seed are in the name",
     ),
     Stage(
@@ -217,7 +219,7 @@ _RECORDS = [
         "rung",
         "one run of the scaling ladder: a shape at a token budget, on the shipped recipe",
         ("seed", "lr", "train", "scaling.head_dim", "scaling.train"),
-        paths.rung,
+        lambda n: paths.rung(n.run),
         "the scaling ladder's runs (workflow/rules/scaling.smk); shape and budget are in the name",
     ),
     Stage(
@@ -240,6 +242,53 @@ _RECORDS = [
         writes=lambda n: [paths.FIT, paths.FIT_FIGURE],
         manifest=lambda n: paths.FIT,
         note="the law per budget fitted to every rung's final val loss; not a metrics file, as the sweep's",
+    ),
+    _loss_run(
+        "replica",
+        "a scaling rung again at another seed (compare.seeds): the noise floor of every comparison",
+        ("lr", "train", "scaling.head_dim", "scaling.train"),
+        lambda n: paths.replica(n.run),
+        "the baseline's noise shapes again at compare.seeds (workflow/rules/compare.smk); shape, budget, seed: the name",
+    ),
+    _loss_run(
+        "arm",
+        "a variant's rung: a scaling rung with the changes of one of compare.variants",
+        ("seed", "lr", "train", "scaling.head_dim", "scaling.train", "compare.variants.{variant}"),
+        lambda n: paths.arm(n.run, n.variant),
+        "each variant's rungs (workflow/rules/compare.smk); variant, shape and budget are in the name",
+    ),
+    Stage(
+        name="ab",
+        module="ab",
+        help="compare a variant's law with the baseline's, size by size (results/compare/<variant>/compare.json)",
+        params=(
+            "seed",
+            "scaling.shapes",
+            "scaling.budgets",
+            "scaling.n",
+            "scaling.huber_delta",
+            "scaling.bootstrap",
+            "scaling.interval",
+            "compare.noise_shapes",
+            "compare.seeds",
+            "compare.variants.{run}",
+            "train",
+            "sizes",
+        ),
+        per="variant",
+        reads=lambda n: [
+            paths.SHARD_INDEX,
+            *(
+                [paths.rung(r).summary for r in n.rungs]
+                + [paths.replica(r).summary for r in n.replicas]
+                + [paths.arm(f"{n.run}-{r}").summary for r in n.rungs]
+                if n.rungs is not None
+                else [paths.SCALING_RUNGS, paths.SCALING_REPLICAS, paths.CompareFiles(n.run).arms]
+            ),
+        ],
+        writes=lambda n: [paths.CompareFiles(n.run).report, paths.CompareFiles(n.run).figure],
+        manifest=lambda n: paths.CompareFiles(n.run).report,
+        note="a variant against the baseline: both laws, the seed noise and a verdict per size (`ladder compare`)",
     ),
     Stage(
         name="predict",
@@ -264,13 +313,29 @@ def names(params: Params, stage: str, run: str | None = None) -> Names:
         scorer=params.curriculum.scorer,
         cells=tuple(params.sweep.cells()),
         rungs=tuple(params.scaling.rungs()),
+        replicas=tuple(params.compare.replicas(params.scaling.budgets)),
+        variant=variant_of(stage, run),
     )
+
+
+def variant_of(stage: str, run: str | None) -> str | None:
+    """The variant an arm's or an ab job's run belongs to."""
+    per = STAGES[stage].per
+    return run if per == "variant" else paths.arm(run).folder.parent.parent.name if per == "arm" else None
 
 
 def runs(params: Params, stage: str) -> list[str | None]:
     """The names a stage has a job for: every size, cell or rung, or the one job."""
-    per = STAGES[stage].per
-    return {None: [None], "size": list(params.sizes), "cell": params.sweep.cells(), "rung": params.scaling.rungs()}[per]
+    per, rungs = STAGES[stage].per, params.scaling.rungs()
+    return {
+        None: [None],
+        "size": list(params.sizes),
+        "cell": params.sweep.cells(),
+        "rung": rungs,
+        "replica": params.compare.replicas(params.scaling.budgets),
+        "arm": [f"{v}-{r}" for v in params.compare.variants for r in rungs],
+        "variant": list(params.compare.variants),
+    }[per]
 
 
 def jobs(params: Params) -> list[tuple[str, str | None]]:
@@ -284,7 +349,7 @@ def job_name(stage: str, run: str | None = None) -> str:
 
 
 def keys(stage: str, run: str | None = None) -> list[str]:
-    return [k.format(run=run) for k in STAGES[stage].params]
+    return [k.format(run=run, variant=variant_of(stage, run)) for k in STAGES[stage].params]
 
 
 def lookup(raw: dict, dotted: str) -> Any:
@@ -304,31 +369,43 @@ def params_of(params: Params, stage: str, run: str | None = None) -> dict[str, A
 
 
 def outputs(stage: str, run: str | None = None) -> list[Path]:
-    return STAGES[stage].writes(Names(run=run))
+    return STAGES[stage].writes(Names(run=run, variant=variant_of(stage, run)))
 
 
 def manifest(stage: str, run: str | None = None) -> Path:
-    return STAGES[stage].manifest(Names(run=run))
+    return STAGES[stage].manifest(Names(run=run, variant=variant_of(stage, run)))
 
 
 def folder(stage: str, run: str) -> paths.RunFiles:
     """The folder a training run of `stage` (train, cell or rung) writes."""
-    return {"size": paths.RunFiles, "cell": paths.cell, "rung": paths.rung}[STAGES[stage].per](run)
+    per = STAGES[stage].per
+    return {"size": paths.RunFiles, "cell": paths.cell, "rung": paths.rung, "replica": paths.replica, "arm": paths.arm}[
+        per
+    ](run)
 
 
 def inputs(params: Params, stage: str, run: str | None = None) -> list[Path]:
     """The small files that stand for a job's inputs in its stamp: the manifests among what it reads
     (each holds the sha256 of its stage's large outputs) and the embedded corpus's checksum."""
     n = names(params, stage, run)
-    small = _small_files(tuple(params.sizes), n.cells, n.rungs)
+    arms = tuple(f"{v}-{r}" for v in params.compare.variants for r in n.rungs)
+    small = _small_files(tuple(params.sizes), n.cells, n.rungs, n.replicas, arms, tuple(params.compare.variants))
     return [f for f in STAGES[stage].reads(n) if f in small]
 
 
 @cache
-def _small_files(sizes: tuple[str, ...], cells: tuple[str, ...], rungs: tuple[str, ...]) -> frozenset[Path]:
+def _small_files(
+    sizes: tuple[str, ...],
+    cells: tuple[str, ...],
+    rungs: tuple[str, ...],
+    replicas: tuple[str, ...],
+    arms: tuple[str, ...],
+    variants: tuple[str, ...],
+) -> frozenset[Path]:
     """Every job's manifest and the corpus checksum, once per set of jobs: the Snakefile asks for each job's
     inputs on every invocation, and a sweep has hundreds of jobs."""
-    runs = {None: [None], "size": sizes, "cell": cells, "rung": rungs}
+    runs = {None: [None], "size": sizes, "cell": cells, "rung": rungs, "replica": replicas, "arm": arms}
+    runs["variant"] = variants
     return frozenset({paths.EMBEDDED_SUMS} | {manifest(s, r) for s in STAGES for r in runs[STAGES[s].per]})
 
 
@@ -344,6 +421,15 @@ LOOPS = {
         "matrix:\n      shape: ${scaling.shapes}\n      budget: ${scaling.budgets}",
         Names(run="${item.shape}-${item.budget}"),
     ),
+    "replica": (
+        "matrix:\n      shape: ${compare.noise_shapes}\n      budget: ${scaling.budgets}\n      seed: ${compare.seeds}",
+        Names(run="${item.shape}-${item.budget}-${item.seed}"),
+    ),
+    "arm": (
+        "matrix:\n      variant: ${compare.variants}\n      shape: ${scaling.shapes}\n      budget: ${scaling.budgets}",
+        Names(run="${item.variant}-${item.shape}-${item.budget}", variant="${item.variant}"),
+    ),
+    "variant": ("foreach: ${compare.variants}", Names(run="${key}")),
 }
 HEADER = """\
 # Generated from src/ladder/pipeline/dag.py by `ladder dag --write`: edit the stage records there, not this.
@@ -360,18 +446,19 @@ def dvc_yaml(code_files: Callable[[str], tuple[str, ...]]) -> str:
     out = [HEADER, "stages:"]
     for s in STAGES.values():
         loop, n = LOOPS.get(s.per, (None, Names(scorer="${curriculum.scorer}")))
-        pad = "      " if s.per == "size" else "    "
+        each = bool(loop) and loop.startswith("foreach")
+        pad = "      " if each else "    "
         out.append(f"  {s.name}:" + (f"   # {s.note}" if s.note else ""))
         if loop:
             out.append(f"    {loop}")
-        if s.per == "size":
+        if each:
             out.append("    do:")
-        flag = {"size": " --size", "cell": " --cell", "rung": " --rung"}.get(s.per, "")
+        flag = f" --{s.per}" if s.per else ""
         out.append(f"{pad}cmd: ladder {s.command}{flag}{' ' + n.run if n.run else ''}")
         out.append(f"{pad}deps:")
         out += [f"{pad}  - {p}" for p in [*map(str, s.reads(n)), *code_files(s.name)]]
         out.append(f"{pad}params:")
-        out += [f"{pad}  - {k.format(run=n.run)}" for k in s.params]
+        out += [f"{pad}  - {k.format(run=n.run, variant=n.variant)}" for k in s.params]
         plots, metrics = s.plots(n), s.metrics(n)
         outs = [p for p in s.writes(n) if p not in plots and p not in metrics]
         out.append(f"{pad}outs:")

@@ -7,6 +7,7 @@ dag.py's business; the Snakemake rules spell the same paths because they are rea
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,6 +46,9 @@ SCALING = RESULTS / "scaling"
 SCALING_RUNGS = SCALING / "rungs"  # one folder per rung, laid out as a size's (RunFiles)
 FIT = SCALING / "fit.json"
 FIT_FIGURE = SCALING / "fit.png"
+SCALING_REPLICAS = SCALING / "replicas"  # rungs again at compare.seeds: the noise floor's runs
+
+COMPARE = RESULTS / "compare"  # one folder per variant of compare.variants
 
 
 @dataclass(frozen=True)
@@ -92,3 +96,27 @@ def cell(name: str) -> RunFiles:
 
 def rung(name: str) -> RunFiles:
     return RunFiles(name, SCALING_RUNGS)
+
+
+def replica(name: str) -> RunFiles:
+    return RunFiles(name, SCALING_REPLICAS)
+
+
+@dataclass(frozen=True)
+class CompareFiles:
+    """One variant's comparison: its rungs (arms) and the report."""
+
+    name: str
+
+    folder = property(lambda self: COMPARE / self.name)
+    arms = property(lambda self: self.folder / "rungs")
+    report = property(lambda self: self.folder / "compare.json")
+    figure = property(lambda self: self.folder / "compare.png")
+
+
+def arm(name: str, variant: str | None = None) -> RunFiles:
+    """A variant's rung, variant-shape-budget: results/compare/<variant>/rungs/<shape>-<budget>/. `variant`:
+    the name's first part, when the name is a template (dvc.yaml's) rather than a run's."""
+    if variant is None:
+        variant = re.fullmatch(r"(.+)-w\d+-d\d+-\d+", name)[1]
+    return RunFiles(name[len(variant) + 1 :], CompareFiles(variant).arms)

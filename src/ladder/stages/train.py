@@ -153,7 +153,7 @@ class Training:
         self.model = GPT(self.cfg).to(self.device)
         self.n_params = self.model.num_params(non_embedding=False)
         self.steps = recipe.steps(t, self.model)
-        if self.stage == "rung" and self.steps * t.batch_tokens > self.index["train"]["tokens"]:
+        if self.stage in ("rung", "replica", "arm") and self.steps * t.batch_tokens > self.index["train"]["tokens"]:
             raise LadderError(
                 f"scaling.budgets: rung {self.name} would see {self.steps * t.batch_tokens:,} tokens, "
                 f"more than the train split's {self.index['train']['tokens']:,}; rungs stay within one "
@@ -486,6 +486,16 @@ def add_arguments(p) -> None:
         "--rung",
         help="a rung of the scaling ladder, shape-budget (e.g. w64-d2-131072); shaped by "
         "seed, lr, train.* and scaling.*, on the base plan",
+    )
+    which.add_argument(
+        "--replica",
+        help="a rung again at another seed, shape-budget-seed (e.g. w32-d1-819200-1), for the noise floor of "
+        "`ladder compare`; shaped by lr, train.*, scaling.* and compare.*",
+    )
+    which.add_argument(
+        "--arm",
+        help="a variant's rung, variant-shape-budget (e.g. untied-w32-d1-819200): the rung with "
+        "compare.variants.<variant> applied",
     )
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import yaml
 
 from ladder.pipeline import config
-from ladder.pipeline.dag import STAGES
+from ladder.pipeline.dag import STAGES, keys
 
 # the stages that train (a size, a sweep cell, a scaling rung), by the option naming the run
 RUNS = {s.per: s for s in STAGES.values() if s.module == "train"}
@@ -30,7 +30,7 @@ def resolved(params: config.Params, stage: str, name: str) -> tuple[dict, dict[s
         "model": {"n_layer": size.n_layer, "n_head": size.n_head, "n_embd": size.n_embd},
         "train": train.model_dump(mode="json"),
     }
-    own = [k.format(run=name) for k in record.params if "." in k and not k.startswith("pipeline.")]  # its blocks
+    own = [k for k in keys(stage, name) if "." in k and not k.startswith("pipeline.")]  # its blocks
     origin = f"{own[0]}.train" if record.per == "size" else ", ".join([f"the {record.per}'s name", *own])
     return doc, dict.fromkeys([k for k in size.train if k != "lr"], origin)  # a size's own lr is the run's lr above
 
