@@ -248,7 +248,7 @@ _RECORDS = [
         "a scaling rung again at another seed (compare.seeds): the noise floor of every comparison",
         ("lr", "train", "scaling.head_dim", "scaling.train"),
         lambda n: paths.replica(n.run),
-        "the baseline's noise shapes again at compare.seeds (workflow/rules/compare.smk); shape, budget, seed: the name",
+        "the baseline's noise shapes at compare.seeds (workflow/rules/compare.smk); shape, budget, seed: the name",
     ),
     _loss_run(
         "arm",
