@@ -17,7 +17,7 @@ What it sets, and why:
   ratios 32-48 like the sizes') at the sizes' budget, batch and schedule. Together they cost 9.8% of
   medium's training FLOPs (fit.json's rung_flops says exactly); at a 32k vocabulary the output layer
   is most of a narrow rung's FLOPs, which is what keeps the shapes this small. Every rung stays within
-  one epoch of wiki-large's ~31M train tokens.
+  one epoch of wiki-large's ~31M train tokens. `ladder compare` measures its seed noise on the two smallest.
 """
 
 from __future__ import annotations
@@ -95,6 +95,7 @@ def main() -> None:
             "compile": "off",
         },
     )
+    p["compare"]["noise_shapes"] = RUNG_SHAPES[:2]  # `ladder compare`'s seed noise: the two smallest rungs again
     p["eval"]["max_tokens"] = 2097152
     if a.seed is not None:
         p["seed"] = a.seed
