@@ -42,7 +42,9 @@ wildcard_constraints:
     size="|".join(PARAMS.sizes),
     cell="|".join(map(re.escape, PARAMS.sweep.cells())),
     rung="|".join(PARAMS.scaling.rungs()),
-    replica="|".join(PARAMS.compare.replicas(PARAMS.scaling.budgets)),
+    replica="|".join(
+        f"{side}-{rung}-{seed}" for side in ladder_config.SIDES for rung in PARAMS.scaling.rungs() for seed in PARAMS.compare.seeds
+    ),
     variant="|".join(map(re.escape, PARAMS.compare.variants)),
 
 

@@ -83,6 +83,7 @@ def shrink(params: dict) -> dict:
     params["train"].update(mup_base_width=32, mup_base_depth=1)
     params["sweep"].update(SWEEP)
     params["scaling"].update(SCALING)
+    params["compare"]["noise_shapes"] = SCALING["shapes"][:2]
     return params
 
 

@@ -103,6 +103,40 @@ CASES = [
     ),
     ("tokens_per_param_overflows", ["plan", "small"], {"train.tokens_per_param": 1e308}, "train.tokens_per_param"),
     ("rung_budget_named", ["fit"], {"scaling.train": {"flops": 1e12}}, "scaling.train: sets a budget (flops)"),
+    # `ladder compare`'s variants: only what the rungs read, checked as the rungs would take it
+    (
+        "variant_changes_shared_key",
+        ["fit"],
+        {"compare.variants": {"x": {"data": {"max_docs": 5}}}},
+        "compare.variants.x.data: a variant may change lr and train.* only",
+    ),
+    (
+        "variant_unknown_train_key",
+        ["fit"],
+        {"compare.variants": {"x": {"train": {"bogus": 1}}}},
+        "compare.variants.x.train.bogus: unknown key",
+    ),
+    (
+        "variant_sets_budget",
+        ["fit"],
+        {"compare.variants": {"x": {"train": {"tokens": 5}}}},
+        "compare.variants.x.train: sets a budget (tokens)",
+    ),
+    ("variant_lr_above_one", ["fit"], {"compare.variants": {"x": {"lr": 3}}}, "compare.variants.x.lr"),
+    (
+        "variant_batch_not_dividing",
+        ["fit"],
+        {"compare.variants": {"x": {"train": {"micro_batch": 3}}}},
+        "compare.variants.x.train.batch_tokens (1024) must be a multiple",
+    ),
+    ("variant_not_a_mapping", ["fit"], {"compare.variants": {"x": [1]}}, "compare.variants.x"),
+    ("variant_name_bad", ["fit"], {"compare.variants": {"a b": {"lr": 0.001}}}, "compare: variants: name 'a b'"),
+    ("noise_shape_not_a_rung", ["fit"], {"compare.noise_shapes": ["w8-d1"]}, "'w8-d1' is not one of scaling.shapes"),
+    ("noise_shapes_empty", ["fit"], {"compare.noise_shapes": []}, "compare.noise_shapes: must list at least one"),
+    ("compare_seed_is_the_rungs", ["fit"], {"seed": 7, "compare.seeds": [7]}, "compare.seeds: 7 is the rungs' own"),
+    ("replica_unknown", ["train", "--replica", "x-baseline-w16-d1-2048-1"], {}, "compare: no replica"),
+    ("arm_unknown", ["train", "--arm", "nosuch-w16-d1-2048"], {}, "compare: no run 'nosuch-w16-d1-2048'"),
+    ("ab_unknown_variant", ["ab", "--variant", "nosuch"], {}, "compare.variants: no variant 'nosuch'"),
 ]
 
 

@@ -142,6 +142,22 @@ CASES = [
     ("curves_no_such_size", ["curves", "tiny", "nosuch"], {}, 1, NO_SUCH),
     ("plan_no_such_size", ["plan", "nosuch"], {}, 1, NO_SUCH),
     ("curves_untrained_size", ["curves", "mini"], {}, 1, "results/mini/loss.tsv"),
+    # `ladder compare`: a bad change is one line, params.yaml untouched, nothing trained
+    ("compare_set_not_key_value", ["compare", "-S", "train.tie_weights"], {}, 1, "-S 'train.tie_weights': not key="),
+    ("compare_set_shared_key", ["compare", "-S", "data.source=x"], {}, 1, "-S data.source: a variant changes lr or"),
+    ("compare_set_deep_key", ["compare", "-S", "train.a.b=1"], {}, 1, "-S train.a.b: a variant changes lr or"),
+    (
+        "compare_set_unknown_train_key",
+        ["compare", "-S", "train.bogus=1"],
+        {},
+        1,
+        "compare.variants.bogus-1.train.bogus: unknown key",
+    ),
+    ("compare_set_bad_value", ["compare", "-S", "lr=5"], {}, 1, "compare.variants.lr-5.lr: Input should be less"),
+    ("compare_no_such_variant", ["compare", "nosuch"], {}, 1, "no variant 'nosuch' in compare.variants"),
+    ("compare_nothing_named", ["compare"], {}, 1, "name a variant, or give its changes"),
+    ("compare_other_params", ["compare", "-S", "lr=0.001", "--params", "p.yaml"], {}, 1, "--params p.yaml: compare"),
+    ("compare_exp_unknown", ["compare", "--exp", "nosuch"], {}, 1, "--exp nosuch: no such DVC experiment"),
 ]
 
 

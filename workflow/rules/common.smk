@@ -1,4 +1,4 @@
-# Shared by the rule files: the params snapshot and code of each stage, the plan a size trains on,
+# Shared by workflow/rules/*.smk: the params snapshot and code of each stage, the plan a size trains on,
 # a training job's time limit, and DVC's names for the jobs Snakemake ran.
 
 import math
@@ -47,10 +47,10 @@ def gpu_mem_gib(stage):
 
 
 def run_name(wildcards):
-    """A job's run as its stage names it: a size, cell, rung, replica, variant-rung (an arm) or variant."""
-    if "variant" in wildcards.keys() and "rung" in wildcards.keys():
-        return f"{wildcards.variant}-{wildcards.rung}"
-    return next((wildcards.get(k) for k in ("size", "cell", "rung", "replica", "variant") if wildcards.get(k)), None)
+    """A job's run as its stage names it: a size, cell, rung, variant-rung (an arm), variant-replica or variant."""
+    own = next((wildcards.get(k) for k in ("size", "cell", "rung", "replica") if wildcards.get(k)), None)
+    variant = wildcards.get("variant")
+    return f"{variant}-{own}" if variant and own else own or variant
 
 
 def dvc_stages(jobs):

@@ -1,11 +1,8 @@
-# Scale-aware A/B tests: replica -> (rung, arm) -> ab@variant. `ladder compare -S key=value` adds a variant to
+# Scale-aware A/B tests: (rung, arm, replica) -> ab@variant. `ladder compare -S key=value` adds a variant to
 # params.yaml's compare.variants and builds its ab job. Each variant trains every scaling rung with its changes
-# (arm: variant-shape-budget, at the rungs' seed), beside the baseline's rungs; the baseline trains its
-# smallest shapes again at compare.seeds (replica: shape-budget-seed), which measures the seed noise once
-# for every variant. ab@variant fits both laws and writes the verdict per size.
-
-REPLICAS = PARAMS.compare.replicas(PARAMS.scaling.budgets)
-VARIANTS = list(PARAMS.compare.variants)
+# (arm: variant-shape-budget, at the rungs' seed), beside the baseline's rungs; both sides train their
+# smallest shapes again at compare.seeds (replica: variant-side-shape-budget-seed), which measures the seed
+# noise. ab@variant fits both laws and writes the verdict per size. Nothing here runs without a variant.
 
 
 rule replica:
@@ -16,21 +13,21 @@ rule replica:
         ancient("data/curriculum/base/order.npy"),
         "data/curriculum/base/plan.json",
         code("replica"),
-        snapshot("replica@{replica}"),
+        snapshot("replica@{variant}-{replica}"),
     output:
-        "results/scaling/replicas/{replica}/config.json",
-        "results/scaling/replicas/{replica}/train.json",
-        directory("results/scaling/replicas/{replica}/live"),
+        "results/compare/{variant}/replicas/{replica}/config.json",
+        "results/compare/{variant}/replicas/{replica}/train.json",
+        directory("results/compare/{variant}/replicas/{replica}/live"),
     resources:
-        gpu=lambda wildcards: PARAMS.replica(wildcards.replica).train_for(wildcards.replica).devices,
+        gpu=lambda wildcards: PARAMS.replica(run_name(wildcards)).train_for(run_name(wildcards)).devices,
         gpu_mem_gib=gpu_mem_gib("replica"),
     log:
-        ".ladder/logs/train@{replica}.log",
+        ".ladder/logs/train@{variant}-{replica}.log",
     threads: ALL_CORES
     conda:
         "../envs/ladder.yaml"
     shell:
-        "ladder train --replica {wildcards.replica}"
+        "ladder train --replica {wildcards.variant}-{wildcards.replica}"
 
 
 rule arm:
@@ -47,9 +44,7 @@ rule arm:
         "results/compare/{variant}/rungs/{rung}/train.json",
         directory("results/compare/{variant}/rungs/{rung}/live"),
     resources:
-        gpu=lambda wildcards: PARAMS.arm(f"{wildcards.variant}-{wildcards.rung}").train_for(
-            f"{wildcards.variant}-{wildcards.rung}"
-        ).devices,
+        gpu=lambda wildcards: PARAMS.arm(run_name(wildcards)).train_for(run_name(wildcards)).devices,
         gpu_mem_gib=gpu_mem_gib("arm"),
     log:
         ".ladder/logs/train@{variant}-{rung}.log",
@@ -64,7 +59,13 @@ rule ab:
     input:
         "data/shards/index.json",
         expand("results/scaling/rungs/{rung}/train.json", rung=RUNGS),
-        expand("results/scaling/replicas/{replica}/train.json", replica=REPLICAS),
+        expand(
+            "results/compare/{{variant}}/replicas/{side}-{shape}-{budget}-{seed}/train.json",
+            side=ladder_config.SIDES,
+            shape=PARAMS.compare.noise_shapes,
+            budget=PARAMS.scaling.budgets,
+            seed=PARAMS.compare.seeds,
+        ),
         expand("results/compare/{{variant}}/rungs/{rung}/train.json", rung=RUNGS),
         code("ab"),
         snapshot("ab@{variant}"),

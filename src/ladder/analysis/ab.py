@@ -105,7 +105,7 @@ def extrapolation_test(
         factor = b[-1]["N"] / b[-2]["N"]
         cases.append(
             {
-                "left_out": b[-1]["rung"],
+                "left_out": b[-1]["run"],
                 "factor": round(factor, 3),
                 "predicted": round(predicted.value, 5),
                 "measured": round(measured, 5),

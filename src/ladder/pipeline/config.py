@@ -16,6 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from ladder.pipeline.files import LadderError
+from ladder.pipeline.paths import SIDES
 
 PosInt = Annotated[int, Field(gt=0)]
 Seed = Annotated[int, Field(ge=0, lt=2**32)]  # what numpy's generators take
@@ -286,18 +287,18 @@ class Scaling(Strict):
         return [r for r in self.rungs() if r not in self.holdout]
 
 
-REPLICA = re.compile(r"(w\d+-d\d+)-(\d+)-(\d+)")  # shape-budget-seed: a rung trained again at another seed
+REPLICA = re.compile(r"(.+)-(baseline|variant)-(w\d+-d\d+)-(\d+)-(\d+)")  # variant-side-shape-budget-seed
 ARM = re.compile(r"(.+)-(w\d+-d\d+)-(\d+)")  # variant-shape-budget: a variant's rung
 VARIANT_KEYS = ("lr", "train")  # what a variant may change: what the rungs read beyond their shape and seed
 
 
 class Compare(Strict):
-    """Scale-aware A/B tests (`ladder compare`, stages/compare.py): each variant trains the scaling rungs with
+    """Scale-aware A/B tests (`ladder compare`, stages/ab.py): each variant trains the scaling rungs with
     its changes, beside the baseline's, and the two laws' predictions are compared size by size. The noise
-    floor comes from the baseline's smallest rungs trained again at more seeds (the replicas)."""
+    floor comes from both sides' smallest rungs trained again at more seeds (the replicas)."""
 
     variants: dict[str, dict[str, Any]]  # name -> the params it changes, as a tree: {train: {tie_weights: false}}
-    noise_shapes: list[str]  # scaling shapes the baseline trains again at each of `seeds`
+    noise_shapes: list[str]  # scaling shapes both sides train again at each of `seeds`
     seeds: list[Seed]  # the replicas' seeds, besides the rungs' own `seed`
 
     _shapes = field_validator("noise_shapes")(shapes)
@@ -321,7 +322,15 @@ class Compare(Strict):
         return self
 
     def replicas(self, budgets: list[int]) -> list[str]:
-        return [f"{shape}-{budget}-{seed}" for shape in self.noise_shapes for budget in budgets for seed in self.seeds]
+        """Every variant's replicas: variant-side-shape-budget-seed, side baseline or variant."""
+        return [
+            f"{variant}-{side}-{shape}-{budget}-{seed}"
+            for variant in self.variants
+            for side in SIDES
+            for shape in self.noise_shapes
+            for budget in budgets
+            for seed in self.seeds
+        ]
 
 
 Plan = Literal["base", "scored"]
@@ -437,14 +446,17 @@ class Params(Strict):
         return self._run(name, self._rung_size(*RUNG.fullmatch(name).groups()))
 
     def replica(self, name: str) -> Params:
-        """A scaling rung trained again at another seed (compare.seeds): the noise floor's runs."""
+        """A rung of one side of a comparison trained again at another seed (compare.seeds): the noise floor's
+        runs, variant-side-shape-budget-seed."""
         if name not in self.compare.replicas(self.scaling.budgets):
             raise ConfigError(
-                f"params.yaml: compare: no replica {name!r} (replicas are shape-budget-seed of compare.noise_shapes, "
-                "scaling.budgets and compare.seeds)"
+                f"params.yaml: compare: no replica {name!r} (replicas are variant-side-shape-budget-seed: a variant "
+                "of compare.variants, baseline or variant, compare.noise_shapes, scaling.budgets, compare.seeds)"
             )
-        shape, budget, seed = REPLICA.fullmatch(name).groups()
-        return self._run(name, self._rung_size(shape, budget), seed=int(seed))
+        variant, side, shape, budget, seed = REPLICA.fullmatch(name).groups()
+        base = self.variant(variant) if side == "variant" else self
+        changes = self.compare.variants[variant].get("train") or {} if side == "variant" else {}
+        return base._run(name, base._rung_size(shape, budget, changes), seed=int(seed))
 
     def arm(self, name: str) -> Params:
         """A variant's rung (variant-shape-budget): the rung with the variant's changes applied."""

@@ -245,9 +245,9 @@ _RECORDS = [
     ),
     _loss_run(
         "replica",
-        "a scaling rung again at another seed (compare.seeds): the noise floor of every comparison",
-        ("lr", "train", "scaling.head_dim", "scaling.train"),
-        lambda n: paths.replica(n.run),
+        "a comparison's rung again at another seed, either side (compare.seeds): its noise floor",
+        ("lr", "train", "scaling.head_dim", "scaling.train", "compare.variants.{variant}"),
+        lambda n: paths.replica(n.run, n.variant),
         "the baseline's noise shapes at compare.seeds (workflow/rules/compare.smk); shape, budget, seed: the name",
     ),
     _loss_run(
@@ -280,10 +280,10 @@ _RECORDS = [
             paths.SHARD_INDEX,
             *(
                 [paths.rung(r).summary for r in n.rungs]
-                + [paths.replica(r).summary for r in n.replicas]
+                + [paths.replica(r).summary for r in n.replicas if variant_of("replica", r) == n.run]
                 + [paths.arm(f"{n.run}-{r}").summary for r in n.rungs]
                 if n.rungs is not None
-                else [paths.SCALING_RUNGS, paths.SCALING_REPLICAS, paths.CompareFiles(n.run).arms]
+                else [paths.SCALING_RUNGS, paths.CompareFiles(n.run).arms, paths.CompareFiles(n.run).replicas]
             ),
         ],
         writes=lambda n: [paths.CompareFiles(n.run).report, paths.CompareFiles(n.run).figure],
@@ -319,9 +319,11 @@ def names(params: Params, stage: str, run: str | None = None) -> Names:
 
 
 def variant_of(stage: str, run: str | None) -> str | None:
-    """The variant an arm's or an ab job's run belongs to."""
+    """The variant an arm's, a replica's or an ab job's run belongs to (results/compare/<variant>/...)."""
     per = STAGES[stage].per
-    return run if per == "variant" else paths.arm(run).folder.parent.parent.name if per == "arm" else None
+    if per == "variant":
+        return run
+    return folder(stage, run).folder.parent.parent.name if per in ("arm", "replica") else None
 
 
 def runs(params: Params, stage: str) -> list[str | None]:
@@ -422,8 +424,10 @@ LOOPS = {
         Names(run="${item.shape}-${item.budget}"),
     ),
     "replica": (
-        "matrix:\n      shape: ${compare.noise_shapes}\n      budget: ${scaling.budgets}\n      seed: ${compare.seeds}",
-        Names(run="${item.shape}-${item.budget}-${item.seed}"),
+        "matrix:\n      variant: ${compare.variants}\n"
+        f"      side: [{', '.join(paths.SIDES)}]\n"
+        "      shape: ${compare.noise_shapes}\n      budget: ${scaling.budgets}\n      seed: ${compare.seeds}",
+        Names(run="${item.variant}-${item.side}-${item.shape}-${item.budget}-${item.seed}", variant="${item.variant}"),
     ),
     "arm": (
         "matrix:\n      variant: ${compare.variants}\n      shape: ${scaling.shapes}\n      budget: ${scaling.budgets}",

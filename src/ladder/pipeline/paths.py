@@ -46,9 +46,9 @@ SCALING = RESULTS / "scaling"
 SCALING_RUNGS = SCALING / "rungs"  # one folder per rung, laid out as a size's (RunFiles)
 FIT = SCALING / "fit.json"
 FIT_FIGURE = SCALING / "fit.png"
-SCALING_REPLICAS = SCALING / "replicas"  # rungs again at compare.seeds: the noise floor's runs
 
 COMPARE = RESULTS / "compare"  # one folder per variant of compare.variants
+SIDES = ("baseline", "variant")  # a comparison's two sides
 
 
 @dataclass(frozen=True)
@@ -98,10 +98,6 @@ def rung(name: str) -> RunFiles:
     return RunFiles(name, SCALING_RUNGS)
 
 
-def replica(name: str) -> RunFiles:
-    return RunFiles(name, SCALING_REPLICAS)
-
-
 @dataclass(frozen=True)
 class CompareFiles:
     """One variant's comparison: its rungs (arms) and the report."""
@@ -110,6 +106,7 @@ class CompareFiles:
 
     folder = property(lambda self: COMPARE / self.name)
     arms = property(lambda self: self.folder / "rungs")
+    replicas = property(lambda self: self.folder / "replicas")  # both sides' noise shapes at compare.seeds
     report = property(lambda self: self.folder / "compare.json")
     figure = property(lambda self: self.folder / "compare.png")
 
@@ -119,4 +116,11 @@ def arm(name: str, variant: str | None = None) -> RunFiles:
     the name's first part, when the name is a template (dvc.yaml's) rather than a run's."""
     if variant is None:
         variant = re.fullmatch(r"(.+)-w\d+-d\d+-\d+", name)[1]
-    return RunFiles(name[len(variant) + 1 :], CompareFiles(variant).arms)
+    return RunFiles(name.removeprefix(f"{variant}-"), CompareFiles(variant).arms)
+
+
+def replica(name: str, variant: str | None = None) -> RunFiles:
+    """A replica, variant-side-shape-budget-seed: results/compare/<variant>/replicas/<side>-<shape>-<budget>-<seed>/."""
+    if variant is None:
+        variant = re.fullmatch(r"(.+)-(?:baseline|variant)-w\d+-d\d+-\d+-\d+", name)[1]
+    return RunFiles(name.removeprefix(f"{variant}-"), CompareFiles(variant).replicas)

@@ -1,7 +1,7 @@
 """Stage ab@variant: does the variant's effect at the rungs hold up the ladder? (`ladder compare` runs it.)
 
 The variant (compare.variants.<name>) trained every scaling rung with its changes (stage `arm`), at the
-rungs' seed, beside the baseline's rungs; the baseline trained its smallest shapes again at compare.seeds
+rungs' seed, beside the baseline's rungs; both sides trained their smallest shapes again at compare.seeds
 (stage `replica`), which measures the seed noise. This stage fits both laws (one per budget, as the fit
 does), pairs the rungs, and predicts the difference at every size under sizes: with an interval, a
 verdict (helps, hurts, within noise), whether the effect grows, holds or shrinks with N, and where it
@@ -19,27 +19,28 @@ from ladder.analysis import ab, scaling
 from ladder.nn import recipe
 from ladder.nn.model import GPT
 from ladder.pipeline import paths, stamps
-from ladder.pipeline.config import RUNG, Params, load
+from ladder.pipeline.config import REPLICA, RUNG, Params, load
 from ladder.pipeline.files import atomic, need, read_json, write_json
 from ladder.pipeline.progress import log
 
 
 def runs(params: Params, variant: str) -> pd.DataFrame:
-    """One row per run of the comparison: arm (baseline or variant), rung, seed, N, D, final val loss."""
+    """One row per run of the comparison: side (baseline or variant), run (its rung), seed, N, D, final val loss."""
     rows = []
 
-    def add(arm: str, rung: str, seed: int, files: paths.RunFiles, what: str) -> None:
+    def add(side: str, rung: str, seed: int, files: paths.RunFiles, what: str) -> None:
         s = read_json(need(files.summary, what))
         n = s["params_non_embedding"] if params.scaling.n == "non_embedding" else s["params"]
         shape, _ = RUNG.fullmatch(rung).groups()
-        rows.append(dict(arm=arm, rung=rung, shape=shape, seed=seed, N=n, D=s["tokens"], val_loss=s["final_val_loss"]))
+        rows.append(dict(side=side, run=rung, shape=shape, seed=seed, N=n, D=s["tokens"], val_loss=s["final_val_loss"]))
 
     for rung in params.scaling.rungs():
         add("baseline", rung, params.seed, paths.rung(rung), f"scaling rung {rung}")
         add("variant", rung, params.seed, paths.arm(f"{variant}-{rung}"), f"{variant}'s rung {rung}")
     for replica in params.compare.replicas(params.scaling.budgets):
-        rung, seed = replica.rsplit("-", 1)
-        add("baseline", rung, int(seed), paths.replica(replica), f"replica {replica}")
+        of, side, shape, budget, seed = REPLICA.fullmatch(replica).groups()
+        if of == variant:
+            add(side, f"{shape}-{budget}", int(seed), paths.replica(replica), f"replica {replica}")
     return pd.DataFrame(rows)
 
 
@@ -61,14 +62,15 @@ def size_points(params: Params, vocab: int) -> list[tuple[str, float, float]]:
 
 
 def run(params: Params, variant: str) -> dict:
+    params.variant(variant)  # a variant that is not there is named as such, before any file is read
     s, level = params.scaling, params.scaling.interval
     index = read_json(need(paths.SHARD_INDEX, "the shard index"))
     df = runs(params, variant)
     main = df[df["seed"] == params.seed]
-    noise_groups = [g["val_loss"].tolist() for _, g in df[df["arm"] == "baseline"].groupby("rung") if len(g) > 1]
+    noise_groups = [g["val_loss"].tolist() for _, g in df.groupby(["side", "run"]) if len(g) > 1]
     sd, dof = ab.seed_noise(noise_groups)
     noise_floor = ab.floor(sd, level)
-    rows = {arm: main[main["arm"] == arm].to_dict("records") for arm in ("baseline", "variant")}
+    rows = {side: main[main["side"] == side].to_dict("records") for side in ("baseline", "variant")}
     base = ab.laws(rows["baseline"], s.bootstrap, s.huber_delta, sd)
     var = ab.laws(rows["variant"], s.bootstrap, s.huber_delta, sd)
     test = ab.extrapolation_test(rows["baseline"], rows["variant"], s.bootstrap, s.huber_delta, sd)
@@ -78,7 +80,7 @@ def run(params: Params, variant: str) -> dict:
         d = float(np.log(v["val_loss"] / b["val_loss"]))
         paired.append(
             {
-                "rung": b["rung"],
+                "run": b["run"],
                 "N": b["N"],
                 "D": b["D"],
                 "baseline": b["val_loss"],
@@ -187,7 +189,7 @@ def plot(df: pd.DataFrame, base, var, result: dict, out) -> None:
         y="val_loss",
         hue="tokens",
         palette=hues,
-        style="arm",
+        style="side",
         markers={"baseline": "o", "variant": "X"},
         s=55,
         ax=left,

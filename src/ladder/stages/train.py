@@ -153,7 +153,7 @@ class Training:
         self.model = GPT(self.cfg).to(self.device)
         self.n_params = self.model.num_params(non_embedding=False)
         self.steps = recipe.steps(t, self.model)
-        if self.stage in ("rung", "replica", "arm") and self.steps * t.batch_tokens > self.index["train"]["tokens"]:
+        if "scaling.train" in STAGES[self.stage].params and self.steps * t.batch_tokens > self.index["train"]["tokens"]:
             raise LadderError(
                 f"scaling.budgets: rung {self.name} would see {self.steps * t.batch_tokens:,} tokens, "
                 f"more than the train split's {self.index['train']['tokens']:,}; rungs stay within one "

@@ -1,11 +1,12 @@
 """`ladder compare -S train.tie_weights=false`: does a change seen small hold up the ladder?
 
 The change becomes a variant under params.yaml's compare.variants (checked first, written like `dvc exp
-run -S` writes), and Snakemake builds its ab job: the variant's rungs (arm), the baseline's rungs and
-replicas where missing, then both laws and a verdict per size (stages/ab.py). Everything is an ordinary
-pipeline job, so a second compare retrains only its own arms, `dvc exp run --queue` can run one, and a
-variant reruns exactly when its changes, the recipe or the data do. --dry-run prints what would train
-and what it costs first; `ladder compare NAME` rebuilds if needed and reports an existing variant.
+run -S` writes), and Snakemake builds its ab job: the variant's rungs (arm), both sides' smallest rungs
+at more seeds (replica), the baseline's rungs where missing, then both laws and a verdict per size
+(stages/ab.py). Everything is an ordinary pipeline job, so a second compare reuses the baseline's
+rungs, `dvc exp run --queue` can run one, and a variant reruns exactly when its changes, the recipe or
+the data do. --dry-run prints what would train and what it costs first; `ladder compare NAME`
+rebuilds if needed and reports an existing variant.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import os
 import re
 import subprocess
 import sys
+from collections import Counter
 
 import yaml
 
@@ -116,9 +118,12 @@ def write_variant(name: str, tree: dict) -> None:
 
 def needed(params: config.Params, name: str) -> list[tuple[str, str]]:
     """The training runs the comparison still needs: (stage, run) not built from the current params and code."""
-    jobs = [("rung", r) for r in params.scaling.rungs()]
-    jobs += [("replica", r) for r in params.compare.replicas(params.scaling.budgets)]
-    jobs += [("arm", f"{name}-{r}") for r in params.scaling.rungs()]
+    jobs = [  # the scaling ladder's runs: the rungs, the replicas and this variant's arms
+        (s, r)
+        for s in dag.STAGES
+        for r in dag.runs(params, s)
+        if "scaling.train" in dag.STAGES[s].params and dag.variant_of(s, r) in (None, name)
+    ]
     return [
         (stage, run)
         for stage, run in jobs
@@ -136,10 +141,10 @@ def cost(params: config.Params, jobs: list[tuple[str, str]]) -> str:
     name, rate, _, fp32 = plan.this_device()
     flops = sum(plan.estimate(params.derived(s, r), r, vocab, fp32=fp32).total_flops for s, r in jobs)
     hours = sum(plan.hours(plan.estimate(params.derived(s, r), r, vocab, fp32=fp32), rate) for s, r in jobs)
-    counts = {s: sum(1 for x, _ in jobs if x == s) for s in ("rung", "replica", "arm")}
+    counts = ", ".join(f"{n} {s}" for s, n in Counter(s for s, _ in jobs).items())
     line = (
-        f"{len(jobs)} training runs ({counts['arm']} of the variant, {counts['replica']} replicas, {counts['rung']} "
-        f"baseline rungs), {flops / 1e12:.3g} TFLOP: ~{_duration(3600 * hours)} on {name} by `ladder plan`'s estimate"
+        f"{len(jobs)} training runs ({counts}), {flops / 1e12:.3g} TFLOP: ~{_duration(3600 * hours)} on {name} "
+        "by `ladder plan`'s estimate"
     )
     done = [read_json(paths.rung(r).summary) for r in params.scaling.rungs() if paths.rung(r).summary.exists()]
     seconds = sum(s.get("train_seconds", 0) for s in done)
@@ -167,11 +172,11 @@ def report(name: str) -> str:
         f"noise floor: +-{100 * noise['floor']:.2f}% for one pair of runs (seed sd {100 * noise['sd_log']:.2f}% "
         f"over {noise['dof']} degrees of freedom, shapes {', '.join(noise['shapes'])} at seeds "
         f"{', '.join(map(str, noise['seeds']))})",
-        f"{'rung':<18}{'baseline':>10}{'variant':>10}{'difference':>12}",
+        f"{'rung (shape-budget)':<22}{'baseline':>10}{'variant':>10}{'difference':>12}",
     ]
     for x in r["rungs"]:
         lines.append(
-            f"{x['rung']:<18}{x['baseline']:>10.4f}{x['variant']:>10.4f}{100 * x['relative']:>+11.2f}%"
+            f"{x['run']:<22}{x['baseline']:>10.4f}{x['variant']:>10.4f}{100 * x['relative']:>+11.2f}%"
             + ("  (within noise)" if x["within_noise"] else "")
         )
     lines.append(f"{'size':<10}{'N':>10}{'D':>10}{'difference':>12}  {r['level']:.0%} interval")

@@ -34,6 +34,5 @@ def main(args) -> None:
     else:
         for s in dag.STAGES.values():
             jobs = f"one per {s.per}" if s.per else "one job"
-            run = "<variant>-<shape>-<budget>" if s.per == "arm" else f"<{s.per}>"
-            outs = ", ".join(str(p) for p in s.writes(dag.Names(run=run, variant="<variant>")))
-            print(f"{s.name:<11} {jobs:<13} ladder {s.command:<11} params: {', '.join(s.params)}\n{'':<11} -> {outs}")
+            outs = ", ".join(str(p) for p in s.writes(dag.Names(run=f"<{s.per}>", variant="<variant>")))
+            print(f"{s.name:<11} {jobs:<15} ladder {s.command:<11} params: {', '.join(s.params)}\n{'':<11} -> {outs}")

@@ -31,7 +31,13 @@ from ladder.pipeline import paths
 from ladder.pipeline.files import LadderError, atomic, user_target
 from ladder.pipeline.progress import log
 
-KINDS = {"size": "evaluated size", "exp": "DVC experiment", "rung": "scaling rung", "cell": "sweep cell"}
+KINDS = {
+    "size": "evaluated size",
+    "exp": "DVC experiment",
+    "compare": "comparison",
+    "rung": "scaling rung",
+    "cell": "sweep cell",
+}
 NAMES = ["run", "kind", "size", "commit"]  # then the params that differ, then:
 NUMBERS = [
     "n_params",
@@ -45,6 +51,8 @@ NUMBERS = [
     "predicted_high",
     "prediction_error",
     "beyond_tested",
+    "difference",
+    "verdict",
 ]
 SHOWN = {
     "n_params": "{:,}",
@@ -57,6 +65,7 @@ SHOWN = {
     "predicted_low": "{:.4f}",
     "predicted_high": "{:.4f}",
     "prediction_error": "{:+.2%}",
+    "difference": "{:+.2%}",
 }
 TITLE = "# Experiment log (`ladder log`)"
 CHANGES = "changes"  # the params a row's run changed from its commit's, as key=value
@@ -71,6 +80,8 @@ COMPACT = {
     "val_loss": "val_loss",
     "predicted_val_loss": "predicted",
     "prediction_error": "error",
+    "difference": "difference",
+    "verdict": "verdict",
 }
 EPILOG = """\
 reads:
@@ -78,6 +89,7 @@ reads:
   `dvc exp show --json`, then those files as each  exp: each size the experiment rebuilt
     experiment's revision holds them
   results/scaling/rungs/<rung>/train.json   rung (held out of the fit: its prediction, fit.json)
+  results/compare/<variant>/compare.json     compare: a row per comparison, at its largest size
   results/sweep/cells/<cell>/train.json                  cell (only with --kinds ...,cell)
 writes:
   results/log.csv   every column
@@ -93,6 +105,8 @@ columns:
   predicted_val_loss, predicted_low, predicted_high, prediction_error   where eval holds a prediction
   beyond_tested             how far the prediction reached past what the fit's extrapolation test
                             checked (N and D, x the largest rung / x tested), where it did
+  difference, verdict       a comparison: variant / baseline - 1 of the predicted val loss at the
+                            largest size, and helps, hurts or within noise there (`ladder compare`)
   changes                   the differing params of this row alone, as key=value
 Columns empty in every row are left out of the printed table and log.md. Without git or .dvc/
 there are no exp rows, and one line on stderr says so."""
@@ -286,10 +300,38 @@ def gather(kinds: set[str], all_commits: bool) -> list[dict]:
     if "exp" in kinds:
         for exp in experiments(all_commits):
             rows += experiment_rows(exp)
+    if "compare" in kinds:
+        rows += compare_rows(commit, head)
     if "rung" in kinds:
         rows += trained_rows("rung", folders(paths.SCALING_RUNGS, paths.rung), commit, head)
     if "cell" in kinds:
         rows += trained_rows("cell", folders(paths.SWEEP_CELLS, paths.cell), commit, head)
+    return rows
+
+
+def compare_rows(commit: str | None, base: str | None) -> list[dict]:
+    """A row per comparison (`ladder compare`): the variant's changes, and at the largest size it predicts
+    for, the variant's predicted val loss, the difference from the baseline's and the verdict."""
+    rows = []
+    for folder in sorted(paths.COMPARE.glob("*")):
+        report = runs.workspace(paths.CompareFiles(folder.name).report)
+        if not report or not report.get("sizes"):
+            continue
+        top = max(report["sizes"], key=lambda x: x["N"])
+        rows.append(
+            {
+                "run": report["variant"],
+                "kind": "compare",
+                "size": top["size"],
+                "commit": commit,
+                "tokens": top["D"],
+                "predicted_val_loss": top["variant"],
+                "difference": top["relative"],
+                "verdict": top["verdict"],
+                PARAMS: report["changes"],
+                BASE: base,
+            }
+        )
     return rows
 
 
@@ -358,10 +400,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--kinds",
         type=kinds,
-        default={"size", "exp", "rung"},
+        default={"size", "exp", "compare", "rung"},
         metavar="KINDS",
         help=f"comma-separated kinds of run to list, of {','.join(KINDS)} "
-        "(default: size,exp,rung; a sweep's cells are many)",
+        "(default: size,exp,compare,rung; a sweep's cells are many)",
     )
     p.add_argument(
         "--wide", action="store_true", help="print every column (a column per differing param), as log.md holds it"
