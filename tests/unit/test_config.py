@@ -128,3 +128,17 @@ def test_dvc_set_param_rewrites_only_the_keys_it_sets(tmp_path):
     assert [" ".join(line.split("#")[0].split()) for line in changed] == ["- lr:", "+ lr: 0.006", "+ - 1638400"]
     assert changed[0].split("#")[1] == changed[1].split("#")[1]  # the comment stays
     assert config.load(file).derived("train", "tiny").lr == 0.006
+
+
+def test_a_value_dvc_writes_unquoted_reads_back_as_dvc_reads_it(tmp_path):
+    """DVC's round trip is YAML 1.2, where `off` is a string; PyYAML's 1.1 made `-S train.compile=off` a
+    boolean, refused as train.compile. Only true and false are booleans here."""
+    from dvc.utils.hydra import apply_overrides
+
+    file = tmp_path / "params.yaml"
+    file.write_text((ROOT / "params.yaml").read_text())
+    apply_overrides(file, ["train.compile=off", "train.tie_weights=false", "++compare.variants.x.train.compile=on"])
+    assert "  compile: off" in file.read_text()
+    p = config.load(file)
+    assert p.train.compile == "off" and p.train.tie_weights is False
+    assert p.variant("x").train.compile == "on"

@@ -558,7 +558,14 @@ def _describe(err: dict) -> str:
 
 
 class _UniqueKeys(yaml.SafeLoader):
-    """YAML with duplicate keys refused, as DVC refuses them (plain YAML keeps the last one silently)."""
+    """YAML as DVC reads it: duplicate keys refused (plain YAML keeps the last one silently), and only
+    true and false are booleans, as in YAML 1.2. PyYAML's YAML 1.1 reads `off`, `on`, `yes` and `no` as
+    booleans too, so `dvc exp run -S train.compile=off`, which DVC writes unquoted, was refused."""
+
+    yaml_implicit_resolvers = {
+        first: [(tag, rx) for tag, rx in rules if tag != "tag:yaml.org,2002:bool"]
+        for first, rules in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    }
 
     def construct_mapping(self, node, deep=False):
         seen = set()
@@ -570,10 +577,20 @@ class _UniqueKeys(yaml.SafeLoader):
         return super().construct_mapping(node, deep)
 
 
+_UniqueKeys.add_implicit_resolver(
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
+
+
+def read_yaml(text: str):
+    """YAML text as params.yaml is read: duplicate keys refused, YAML 1.2 booleans."""
+    return yaml.load(text, Loader=_UniqueKeys)
+
+
 def load(path: str | os.PathLike = "params.yaml") -> Params:
     path = Path(path)
     try:
-        raw = yaml.load(path.read_text(), Loader=_UniqueKeys)
+        raw = read_yaml(path.read_text())
     except FileNotFoundError:
         raise ConfigError(f"{path}: not found (run from the project root)") from None
     except UnicodeDecodeError as e:
@@ -594,7 +611,7 @@ def load(path: str | os.PathLike = "params.yaml") -> Params:
 def read_raw(path: str | os.PathLike = "params.yaml") -> dict:
     """params.yaml as plain data, checked (for a command that edits it: `ladder compare`)."""
     load(path)
-    return yaml.load(Path(path).read_text(), Loader=_UniqueKeys)
+    return read_yaml(Path(path).read_text())
 
 
 def validate(raw: dict, where: str | os.PathLike = "params.yaml") -> Params:

@@ -18,8 +18,6 @@ import subprocess
 import sys
 from collections import Counter
 
-import yaml
-
 from ladder.pipeline import config, dag, paths, stamps
 from ladder.pipeline.config import VARIANT_KEYS, ConfigError
 from ladder.pipeline.files import LadderError, read_json
@@ -41,7 +39,7 @@ def parse_sets(sets: list[str]) -> dict:
         node = tree
         for p in parts[:-1]:
             node = node.setdefault(p, {})
-        node[parts[-1]] = yaml.safe_load(text)
+        node[parts[-1]] = config.read_yaml(text)
     return tree
 
 
@@ -68,7 +66,7 @@ def from_experiment(name: str, current: dict) -> dict:
     shown = subprocess.run(["git", "show", f"{revs[0]}:params.yaml"], capture_output=True, text=True)
     if shown.returncode:
         raise LadderError(f"--exp {name}: its params.yaml cannot be read ({shown.stderr.strip()})")
-    theirs = yaml.safe_load(shown.stdout)
+    theirs = config.read_yaml(shown.stdout)
     tree: dict = {}
     if theirs.get("lr") != current.get("lr"):
         tree["lr"] = theirs.get("lr")
@@ -146,6 +144,8 @@ def cost(params: config.Params, jobs: list[tuple[str, str]]) -> str:
         f"{len(jobs)} training runs ({counts}), {flops / 1e12:.3g} TFLOP: ~{_duration(3600 * hours)} on {name} "
         "by `ladder plan`'s estimate"
     )
+    if not paths.SHARD_INDEX.exists():
+        line += " (after the data stages, which have not run yet)"
     done = [read_json(paths.rung(r).summary) for r in params.scaling.rungs() if paths.rung(r).summary.exists()]
     seconds = sum(s.get("train_seconds", 0) for s in done)
     if seconds:

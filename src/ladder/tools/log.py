@@ -24,10 +24,9 @@ import sys
 from pathlib import Path
 
 import pandas as pd
-import yaml
 
 from ladder.analysis import runs
-from ladder.pipeline import paths
+from ladder.pipeline import config, paths
 from ladder.pipeline.files import LadderError, atomic, user_target
 from ladder.pipeline.progress import log
 
@@ -137,7 +136,7 @@ def committed(rev: str | None) -> dict:
     text = git("show", f"{rev}:{paths.PARAMS}") if rev else None
     if text is None and paths.PARAMS.exists():
         text = paths.PARAMS.read_text()
-    return flat(yaml.safe_load(text) or {}) if text else {}
+    return flat(config.read_yaml(text) or {}) if text else {}
 
 
 def beyond_tested(prediction: dict) -> str | None:
