@@ -15,14 +15,13 @@ results/compare/VARIANT/check-<size>.json.
 from __future__ import annotations
 
 import argparse
-import json
 import time
 
 import numpy as np
 
 from ladder.pipeline import paths
 from ladder.pipeline.config import load
-from ladder.pipeline.files import read_json
+from ladder.pipeline.files import atomic, read_json, write_json
 from ladder.stages import train
 
 
@@ -75,7 +74,8 @@ def main() -> None:
         "inside_interval": bool(lo <= diffs.mean() <= hi),
     }
     out = files.folder / f"check-{a.size}.json"
-    out.write_text(json.dumps(result, indent=1) + "\n")
+    with atomic(out) as (tmp,):
+        write_json(tmp, result)
     print(f"{'seed':>6}{'baseline':>10}{'variant':>10}{'difference':>12}")
     for s, d in zip(a.seeds, diffs):
         print(f"{s:>6}{by['baseline', s]:>10.4f}{by['variant', s]:>10.4f}{100 * d:>+11.2f}%")

@@ -237,7 +237,7 @@ def plot(df: pd.DataFrame, base, var, result: dict, out) -> None:
     right.legend(fontsize=8, loc="best")
     fig.suptitle(f"{result['variant']}: {result['changes']}", fontsize=10)
     fig.tight_layout()
-    fig.savefig(out, dpi=110, bbox_inches="tight", format="png")
+    fig.savefig(out, dpi=110, bbox_inches="tight", format="png")  # atomic: run()'s temporary sibling
     plt.close(fig)
 
 
