@@ -132,7 +132,7 @@ CASES = [
     ("variant_not_a_mapping", ["fit"], {"compare.variants": {"x": [1]}}, "compare.variants.x"),
     ("variant_name_bad", ["fit"], {"compare.variants": {"a b": {"lr": 0.001}}}, "compare: variants: name 'a b'"),
     ("noise_shape_not_a_rung", ["fit"], {"compare.noise_shapes": ["w8-d1"]}, "'w8-d1' is not one of scaling.shapes"),
-    ("noise_shapes_empty", ["fit"], {"compare.noise_shapes": []}, "compare.noise_shapes: must list at least one"),
+    ("noise_shapes_empty", ["fit"], {"compare.noise_shapes": []}, "compare: noise_shapes: must list at least one"),
     ("compare_seed_is_the_rungs", ["fit"], {"seed": 7, "compare.seeds": [7]}, "compare.seeds: 7 is the rungs' own"),
     ("replica_unknown", ["train", "--replica", "x-baseline-w16-d1-2048-1"], {}, "compare: no replica"),
     ("arm_unknown", ["train", "--arm", "nosuch-w16-d1-2048"], {}, "compare: no run 'nosuch-w16-d1-2048'"),
