@@ -109,6 +109,7 @@ def run(params: Params, variant: str) -> dict:
                 "verdict": ab.verdict(diff, noise_floor),
                 "trend": ab.trend(start, diff, noise_floor, level),
                 "flips_at_N": None if flip is None else round(flip),
+                "warnings": reach(diff, test),
             }
         )
     result = {
@@ -150,6 +151,23 @@ def run(params: Params, variant: str) -> dict:
     return result
 
 
+def reach(diff: ab.Difference, test: dict) -> list[str]:
+    """What a size's difference rests on beyond what was measured, as predict@size says it of a loss."""
+    out = []
+    tested = max((c["factor"] for c in test["cases"]), default=1.0)
+    if diff.beyond_n > tested * 1.01:
+        out.append(
+            f"N is {diff.beyond_n:.3g}x the largest rung, beyond the {tested:g}x the difference's extrapolation "
+            "test checked: the interval assumes its error per e-fold holds"
+        )
+    if diff.beyond_d > 1.01:
+        out.append(
+            f"D is {diff.beyond_d:.3g}x outside the rungs' budgets: the difference there is read off the nearest "
+            "budgets, untested along D; add the size's budget to scaling.budgets"
+        )
+    return out
+
+
 def summary(variant: str, sizes: list[dict]) -> list[str]:
     """A line per size: the verdict in words."""
     out = []
@@ -161,7 +179,7 @@ def summary(variant: str, sizes: list[dict]) -> list[str]:
         )
         if x["flips_at_N"]:
             line += f" and flips sign near N = {x['flips_at_N']:.3g}"
-        out.append(line)
+        out += [line, *(f"  {x['size']}: {w}" for w in x["warnings"])]
     return out
 
 
@@ -198,7 +216,7 @@ def plot(df: pd.DataFrame, base, var, result: dict, out) -> None:
         xscale="log",
         xlabel="N",
         ylabel="final val loss",
-        title="both laws (variant dashed), every rung; replicas: extra seeds",
+        title="both laws (variant dashed), all rungs and replicas",
     )
     left.legend(fontsize=8)
     # the difference along N at each budget, with its interval; the sizes at their own (N, D)
@@ -232,7 +250,7 @@ def plot(df: pd.DataFrame, base, var, result: dict, out) -> None:
         xscale="log",
         xlabel="N",
         ylabel="variant / baseline - 1 (%)",
-        title=f"the difference along N per budget ({level:.0%} interval), paired rungs; sizes (squares)",
+        title=f"difference along N, {level:.0%} interval; sizes: squares",
     )
     right.legend(fontsize=8, loc="best")
     fig.suptitle(f"{result['variant']}: {result['changes']}", fontsize=10)
