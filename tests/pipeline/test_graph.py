@@ -150,5 +150,5 @@ def test_gpu_profile_gives_the_one_gpu_to_every_rule_that_uses_it():
             module = ROOT / "src/ladder/stages" / f"{dag.STAGES[command].module}.py"
             if "dev.pick()" in module.read_text():
                 uses_device.add(rule)
-    assert uses_device == {"score", "train", "cell", "rung", "eval"}
+    assert uses_device == {"score", "train", "cell", "rung", "replica", "arm", "eval"}
     assert held == uses_device

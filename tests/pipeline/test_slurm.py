@@ -27,6 +27,8 @@ def test_profile_parses_and_names_the_slurm_executor():
         "train",
         "cell",
         "rung",
+        "replica",
+        "arm",
         "eval",
     }
     assert all("tasks" not in r for r in profile["set-resources"].values())  # one task per GPU job
