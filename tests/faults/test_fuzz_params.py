@@ -184,8 +184,10 @@ def derived_all(params: config.Params) -> None:
     for stage, run in dag.jobs(params):
         json.dumps(dag.params_of(params, stage, run), sort_keys=True, allow_nan=False)
         dag.inputs(params, stage, run)
-        if run is not None:
-            derived = params.derived({"cell": "cell", "rung": "rung"}.get(dag.STAGES[stage].per, "train"), run)
+        if dag.STAGES[stage].per == "variant":  # a comparison trains nothing itself: its variant's params
+            params.variant(run)
+        elif run is not None:  # a size's stages derive the size's; a cell, rung, replica or arm its own
+            derived = params.derived(stage if dag.STAGES[stage].module == "train" else "train", run)
             derived.train_for(run)
             derived.plan_for(run)
     from ladder.nn import cost  # torch: imported when the first mutation is accepted, not at collection
