@@ -133,7 +133,12 @@ CASES = [
     ("variant_name_bad", ["fit"], {"compare.variants": {"a b": {"lr": 0.001}}}, "compare: variants: name 'a b'"),
     ("noise_shape_not_a_rung", ["fit"], {"compare.noise_shapes": ["w8-d1"]}, "'w8-d1' is not one of scaling.shapes"),
     ("noise_shapes_empty", ["fit"], {"compare.noise_shapes": []}, "compare: noise_shapes: must list at least one"),
-    ("compare_seed_is_the_rungs", ["fit"], {"seed": 7, "compare.seeds": [7]}, "compare.seeds: 7 is the rungs' own"),
+    (
+        "compare_seed_is_the_rungs",
+        ["fit"],
+        {"seed": 7, "compare.seeds": [7], "compare.variants": {"x": {"lr": 0.001}}},
+        "compare.seeds: 7 is the rungs' own",
+    ),
     ("replica_unknown", ["train", "--replica", "x-baseline-w16-d1-2048-1"], {}, "compare: no replica"),
     ("arm_unknown", ["train", "--arm", "nosuch-w16-d1-2048"], {}, "compare: no run 'nosuch-w16-d1-2048'"),
     ("ab_unknown_variant", ["ab", "--variant", "nosuch"], {}, "compare.variants: no variant 'nosuch'"),

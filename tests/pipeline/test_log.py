@@ -21,6 +21,8 @@ NUMBERS = [
     "predicted_high",
     "prediction_error",
     "beyond_tested",
+    "difference",  # a comparison's (`ladder compare`): empty here, where none was made
+    "verdict",
 ]
 
 

@@ -393,7 +393,7 @@ class Params(Strict):
         for shape in self.compare.noise_shapes:
             if shape not in self.scaling.shapes:
                 raise ValueError(f"compare.noise_shapes: {shape!r} is not one of scaling.shapes")
-        if self.seed in self.compare.seeds:
+        if self.compare.variants and self.seed in self.compare.seeds:  # (no variant: no replica to train)
             raise ValueError(f"compare.seeds: {self.seed} is the rungs' own seed (`seed`); list other seeds")
         for variant in self.compare.variants:  # each of its runs' train block, checked now
             for rung in self.scaling.rungs():
