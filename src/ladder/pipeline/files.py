@@ -69,7 +69,11 @@ def atomic(*paths: str | os.PathLike) -> Iterator[list[Path]]:
             old = final.with_name(f".{final.name}.old-{os.getpid()}")
             os.replace(final, old)
             os.replace(tmp, final)
-            remove(old)
+            try:
+                remove(old)
+            except KeyboardInterrupt:  # Ctrl-C while the previous output is deleted: finish it, then stop
+                remove(old)
+                raise
         else:
             os.replace(tmp, final)
 

@@ -82,7 +82,10 @@ def from_experiment(name: str, current: dict) -> dict:
             "changes lr and train.* only"
         )
     if not tree:
-        raise LadderError(f"--exp {name}: its lr and train.* are the workspace's: nothing to compare")
+        raise LadderError(
+            f"--exp {name}: its lr and train.* are the workspace's, nothing to compare (`dvc exp run` applies an "
+            "experiment's params to the workspace: restore the baseline's with `git checkout params.yaml`)"
+        )
     return tree
 
 
